@@ -1,0 +1,16 @@
+"""The registry of function families, by name."""
+
+from __future__ import annotations
+
+from . import depth, scalar, vector
+from .base import Family, Function, Problem, seeded_rng
+from .custom import CustomFunctionError, custom_family, load_function
+
+BUILTIN: dict[str, Family] = {
+    family.name: family for family in (*scalar.FAMILIES, *vector.FAMILIES, *depth.FAMILIES)
+}
+
+__all__ = [
+    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "custom_family",
+    "load_function", "seeded_rng",
+]

@@ -1,0 +1,67 @@
+"""What a family is: a function written once over ``ops``, built at a size into a Problem."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Function = Callable[[np.ndarray, object], object]
+"""``fn(x, ops)``: a scalar-valued function of a 1-d array, written against an ops namespace."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One function at one size, with the point at which its gradient is measured.
+
+    ``x0`` is a 1-d float64 array; ``gradient``, when given, is a closed form written over
+    ``ops`` like ``fn`` (numpy may be used for structure: it works on object arrays too).
+    ``kinks`` are indices of ``x0`` where ``fn`` is not differentiable; the reference takes
+    the subgradient 0 there.
+    """
+
+    family: str
+    size: int | None
+    fn: Function
+    x0: np.ndarray
+    gradient: Function | None = None
+    kinks: tuple[int, ...] = ()
+    fingerprint: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.x0.size)
+
+    def f(self, x: np.ndarray, ops: object = np) -> object:
+        return self.fn(x, ops)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named, registered family of problems.
+
+    ``size_param`` names what the size means (``"n"``, ``"depth"``, ``"width"``), or is
+    ``None`` for a fixed family, which ignores the sizes a study asks for.
+    """
+
+    name: str
+    description: str
+    build: Callable[[int | None], Problem]
+    size_param: str | None = None
+    example_sizes: tuple[int, ...] = field(default=())
+    min_size: int = 1
+
+    @property
+    def fixed(self) -> bool:
+        return self.size_param is None
+
+
+def seeded_rng(name: str, size: int | None) -> np.random.Generator:
+    """A generator whose stream depends only on the family name and size."""
+    return np.random.default_rng([zlib.crc32(name.encode()), size or 0])
+
+
+def as_vector(values) -> np.ndarray:
+    return np.atleast_1d(np.asarray(values, dtype=float)).copy()

@@ -1,0 +1,61 @@
+"""Families defined in a config: ``function = "file.py:attr"`` or ``"package.module:attr"``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+from .base import Family, Function, Problem, as_vector
+
+
+class CustomFunctionError(Exception):
+    """The function named by a custom family cannot be loaded."""
+
+
+def load_function(spec: str, base_dir: Path) -> Function:
+    """Import ``attr`` from ``file.py`` (relative to ``base_dir``) or from a module."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise CustomFunctionError(f"{spec!r} is not of the form 'file.py:name' or 'module:name'")
+    if target.endswith(".py") or "/" in target:
+        path = (base_dir / target).resolve()
+        if not path.is_file():
+            raise CustomFunctionError(f"file {path} does not exist")
+        module_name = "diffbench_custom_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise CustomFunctionError(f"importing {path} raised {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise CustomFunctionError(f"cannot import module {target!r}: {exc}") from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise CustomFunctionError(f"{target} has no function {attr!r}")
+    return fn
+
+
+def fingerprint(fn: Function) -> str:
+    """A hash of the function's source, so cached references follow edits to it."""
+    try:
+        text = inspect.getsource(fn)
+    except (OSError, TypeError):
+        text = f"{fn.__module__}.{getattr(fn, '__qualname__', fn)}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def custom_family(name: str, fn: Function, point, description: str = "") -> Family:
+    """A fixed family at ``point``; its size is ``len(point)``."""
+    x0 = as_vector(point)
+    problem = Problem(name, None, fn, x0, fingerprint=fingerprint(fn))
+    return Family(name, description or f"custom: {fn.__module__}.{fn.__name__}",
+                  lambda size: problem)

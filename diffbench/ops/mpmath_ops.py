@@ -1,0 +1,78 @@
+"""High-precision namespace over object arrays of ``mpmath.mpf``.
+
+Elementwise functions go through ``np.frompyfunc`` (``np.sin`` on an ``mpf`` array raises);
+operators, slicing, ``sum`` and ``@`` already work on object arrays.  Precision is mpmath's
+working precision at call time: wrap evaluations in ``mpmath.workdps(digits)``.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+
+def _elementwise(fn, name: str):
+    ufunc = np.frompyfunc(fn, 1, 1)
+
+    def apply(x):
+        return ufunc(x)
+
+    apply.__name__ = name
+    apply.__doc__ = f"Elementwise mpmath.{fn.__name__} over mpf values or object arrays."
+    return apply
+
+
+_to_mpf = np.frompyfunc(mpmath.mpf, 1, 1)
+
+
+def asarray(x) -> np.ndarray:
+    """An object array of ``mpf`` at the current precision (floats are converted exactly)."""
+    return np.asarray(_to_mpf(np.asarray(x, dtype=object)), dtype=object)
+
+
+def tofloat(x) -> np.ndarray:
+    """Round an ``mpf`` scalar or array to float64."""
+    return np.asarray(np.frompyfunc(float, 1, 1)(np.asarray(x, dtype=object)), dtype=float)
+
+
+sin = _elementwise(mpmath.sin, "sin")
+cos = _elementwise(mpmath.cos, "cos")
+tan = _elementwise(mpmath.tan, "tan")
+exp = _elementwise(mpmath.exp, "exp")
+log = _elementwise(mpmath.log, "log")
+log1p = _elementwise(mpmath.log1p, "log1p")
+expm1 = _elementwise(mpmath.expm1, "expm1")
+sqrt = _elementwise(mpmath.sqrt, "sqrt")
+tanh = _elementwise(mpmath.tanh, "tanh")
+arctan = _elementwise(mpmath.atan, "arctan")
+abs = _elementwise(mpmath.fabs, "abs")  # noqa: A001 - the contract's name
+
+
+def _mpf(x):
+    return x if isinstance(x, np.ndarray) and x.dtype == object else asarray(x)
+
+
+def where(condition, a, b):
+    """numpy.where with both branches as mpf, so results never mix floats in."""
+    result = np.where(condition, _mpf(a), _mpf(b))
+    return result[()] if result.ndim == 0 else result
+
+
+def maximum(a, b):
+    """Elementwise max; at a tie the first argument is returned, as numpy does."""
+    a, b = np.broadcast_arrays(_mpf(a), _mpf(b))
+    return where(a >= b, a, b)
+
+
+def minimum(a, b):
+    """Elementwise min; at a tie the first argument is returned, as numpy does."""
+    a, b = np.broadcast_arrays(_mpf(a), _mpf(b))
+    return where(a <= b, a, b)
+
+
+sum = np.sum  # noqa: A001
+prod = np.prod
+mean = np.mean
+dot = np.dot
+matmul = np.matmul
+reshape = np.reshape
