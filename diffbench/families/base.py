@@ -28,7 +28,6 @@ class Problem:
     x0: np.ndarray
     gradient: Function | None = None
     kinks: tuple[int, ...] = ()
-    fingerprint: str = ""
 
     @property
     def n(self) -> int:

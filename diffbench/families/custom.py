@@ -32,7 +32,8 @@ def load_function(spec: str, base_dir: Path) -> Function:
         try:
             module_spec.loader.exec_module(module)
         except Exception as exc:
-            raise CustomFunctionError(f"importing {path} raised {type(exc).__name__}: {exc}") from exc
+            raise CustomFunctionError(
+                f"importing {path} raised {type(exc).__name__}: {exc}") from exc
     else:
         try:
             module = importlib.import_module(target)
@@ -56,6 +57,6 @@ def fingerprint(fn: Function) -> str:
 def custom_family(name: str, fn: Function, point, description: str = "") -> Family:
     """A fixed family at ``point``; its size is ``len(point)``."""
     x0 = as_vector(point)
-    problem = Problem(name, None, fn, x0, fingerprint=fingerprint(fn))
+    problem = Problem(name, None, fn, x0)
     return Family(name, description or f"custom: {fn.__module__}.{fn.__name__}",
                   lambda size: problem)

@@ -1,0 +1,275 @@
+"""TOML → validated settings.  Every error names the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import registry
+from .families import BUILTIN, CustomFunctionError, Family, custom_family, load_function
+
+
+class ConfigError(Exception):
+    """A config that cannot run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    min_sample_s: float = 0.01
+    repeats: int = 5
+    budget_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    digits: int = 50
+    max_diff_size: int = 64
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """One ``[[study]]``: its kind, what it runs, and the kind's own settings in ``extra``."""
+
+    kind: str
+    families: tuple[str, ...]
+    sizes: tuple[int, ...]
+    backends: tuple[BackendSpec, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    path: Path
+    timing: TimingSettings
+    reference: ReferenceSettings
+    families: Mapping[str, Family]
+    studies: tuple[StudySpec, ...]
+    raw: Mapping[str, Any]
+
+
+DEFAULT_CONFIG = "default"
+
+
+def builtin_config_path(name: str) -> Path | None:
+    """The path of a config shipped in the package (``default``, ``quick``, …), if any."""
+    candidate = resources.files("diffbench") / "configs" / f"{name}.toml"
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def builtin_config_names() -> list[str]:
+    folder = resources.files("diffbench") / "configs"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+class _Section:
+    """A table of the config being read, with its dotted location for messages."""
+
+    def __init__(self, data: Any, file: Path, where: str):
+        self.file, self.where = file, where
+        if not isinstance(data, dict):
+            self.fail(f"expected a table, got {_describe(data)}")
+        self.data = data
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def fail(self, message: str, key: str | None = None) -> None:
+        location = self.key(key) if key is not None else (self.where or "top level")
+        raise ConfigError(f"{self.file}: {location}: {message}")
+
+    def only(self, allowed) -> None:
+        for name in self.data:
+            if name not in allowed:
+                near = difflib.get_close_matches(name, list(allowed), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                valid = ", ".join(sorted(allowed)) or "none"
+                self.fail(f"unknown key{hint} (valid keys: {valid})", name)
+
+    def get(self, name: str, kind, default: Any = None, *, required: bool = False) -> Any:
+        if name not in self.data:
+            if required:
+                self.fail("missing (required)", name)
+            return default
+        return check_type(self.data[name], kind, lambda m: self.fail(m, name))
+
+    def positive(self, name: str, kind, default: Any) -> Any:
+        value = self.get(name, kind, default)
+        if value <= 0:
+            self.fail(f"must be > 0, got {value}", name)
+        return value
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_type(value: Any, kind, fail) -> Any:
+    """``value`` if it is of ``kind`` (int is accepted for float, bool never for numbers)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bool) and kind is not bool:
+        fail(f"expected {kind.__name__}, got {_describe(value)}")
+    if not isinstance(value, kind):
+        fail(f"expected {kind.__name__}, got {_describe(value)}")
+    return value
+
+
+def _list(section: _Section, name: str, item_kind, *, required: bool = False) -> list | None:
+    values = section.get(name, list, None, required=required)
+    if values is None:
+        return None
+    if not values:
+        section.fail("must not be empty", name)
+    for i, value in enumerate(values):
+        check_type(value, item_kind, lambda m, i=i: section.fail(m, f"{name}[{i}]"))
+    return values
+
+
+def _custom_families(section: _Section, base_dir: Path) -> dict[str, Family]:
+    families = {}
+    for name, table in section.data.items():
+        entry = _Section(table, section.file, section.key(name))
+        entry.only({"function", "point", "description"})
+        if name in BUILTIN:
+            section.fail(f"{name!r} is a built-in family; choose another name", name)
+        spec = entry.get("function", str, required=True)
+        point = _list(entry, "point", float, required=True)
+        try:
+            fn = load_function(spec, base_dir)
+        except CustomFunctionError as exc:
+            entry.fail(str(exc), "function")
+        try:
+            with np.errstate(all="ignore"):  # NaN at the point is the case's status, not an error
+                value = fn(np.asarray(point, dtype=float), np)
+        except Exception as exc:
+            entry.fail(f"{spec} raised {type(exc).__name__} at the point {point}: {exc}",
+                       "function")
+        if np.ndim(value) != 0:
+            entry.fail(f"{spec} must return a scalar; it returned shape {np.shape(value)}",
+                       "function")
+        families[name] = custom_family(name, fn, point, entry.get("description", str, ""))
+    return families
+
+
+def _backends(section: _Section) -> tuple[BackendSpec, ...]:
+    available = registry()
+    items = section.get("backends", list, required=True)
+    if not items:
+        section.fail("must not be empty", "backends")
+    specs = []
+    for i, item in enumerate(items):
+        key = f"backends[{i}]"
+        if isinstance(item, str):
+            name, options = item, {}
+        elif isinstance(item, dict):
+            table = _Section(item, section.file, section.key(key))
+            name = table.get("name", str, required=True)
+            options = {k: v for k, v in item.items() if k != "name"}
+        else:
+            section.fail(f"expected a backend name or a table, got {_describe(item)}", key)
+        if name not in available:
+            near = difflib.get_close_matches(name, list(available), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            section.fail(f"unknown backend {name!r}{hint}; valid: {', '.join(available)}", key)
+        backend = available[name]
+        for option, value in options.items():
+            if option not in backend.options:
+                valid = ", ".join(backend.options) or "none"
+                section.fail(f"backend {name!r} has no option {option!r} (valid: {valid})",
+                             f"{key}.{option}")
+            check_type(value, type(backend.options[option]),
+                       lambda m, k=f"{key}.{option}": section.fail(m, k))
+        specs.append(BackendSpec(name, dict(options)))
+    return tuple(specs)
+
+
+def _study(section: _Section, families: Mapping[str, Family]) -> StudySpec:
+    from .studies import STUDIES
+
+    kind = section.get("kind", str, required=True)
+    if kind not in STUDIES:
+        section.fail(f"unknown study kind {kind!r}; valid: {', '.join(STUDIES)}", "kind")
+    study = STUDIES[kind]
+    section.only({"kind", "families", "sizes", "backends", *study.settings})
+    names = _list(section, "families", str, required=True)
+    for i, name in enumerate(names):
+        if name not in families:
+            near = difflib.get_close_matches(name, list(families), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            section.fail(f"unknown family {name!r}{hint}; valid: {', '.join(families)}",
+                         f"families[{i}]")
+    sizes = _list(section, "sizes", int) or []
+    for i, size in enumerate(sizes):
+        if size <= 0:
+            section.fail(f"sizes must be positive integers, got {size}", f"sizes[{i}]")
+        for name in names:
+            family = families[name]
+            if not family.fixed and size < family.min_size:
+                section.fail(f"family {name!r} needs {family.size_param} >= "
+                             f"{family.min_size}, got {size}", f"sizes[{i}]")
+    backends = _backends(section) if study.needs_backends else ()
+    extra = {}
+    for key, default in study.settings.items():
+        extra[key] = section.get(key, type(default), default)
+    study.validate(extra, lambda message, key: section.fail(message, key))
+    return StudySpec(kind, tuple(names), tuple(sizes), backends, extra)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; raises ``ConfigError`` naming the file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    top = _Section(data, path, "")
+    top.only({"name", "description", "timing", "reference", "families", "study"})
+    timing_section = _Section(data.get("timing", {}), path, "timing")
+    timing_section.only(TimingSettings.__dataclass_fields__)
+    timing = TimingSettings(
+        min_sample_s=timing_section.positive("min_sample_s", float, TimingSettings.min_sample_s),
+        repeats=timing_section.positive("repeats", int, TimingSettings.repeats),
+        budget_s=timing_section.positive("budget_s", float, TimingSettings.budget_s),
+    )
+    reference_section = _Section(data.get("reference", {}), path, "reference")
+    reference_section.only(ReferenceSettings.__dataclass_fields__)
+    reference = ReferenceSettings(
+        digits=reference_section.positive("digits", int, ReferenceSettings.digits),
+        max_diff_size=reference_section.positive("max_diff_size", int,
+                                                 ReferenceSettings.max_diff_size),
+    )
+    families = dict(BUILTIN)
+    families.update(_custom_families(_Section(data.get("families", {}), path, "families"),
+                                     path.parent))
+    studies = top.get("study", list, required=True)
+    if not studies:
+        top.fail("must not be empty", "study")
+    specs = tuple(_study(_Section(s, path, f"study[{i}]"), families)
+                  for i, s in enumerate(studies))
+    return Config(
+        name=top.get("name", str, path.stem),
+        path=path,
+        timing=timing,
+        reference=reference,
+        families=families,
+        studies=specs,
+        raw=data,
+    )

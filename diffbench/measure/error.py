@@ -1,0 +1,48 @@
+"""Error of a gradient against its reference, per component and in correct digits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TINY = np.finfo(float).tiny
+MAX_DIGITS = 16.0
+"""float64 carries about 15.95 significant digits; an exact match counts as 16."""
+
+
+@dataclass(frozen=True)
+class GradientError:
+    max: float
+    median: float
+
+    @property
+    def digits(self) -> float:
+        return correct_digits(self.max)
+
+
+def correct_digits(relative_error: float) -> float:
+    """−log10 of a relative error, clipped to [0, 16]; NaN stays NaN."""
+    if np.isnan(relative_error):
+        return float("nan")
+    if relative_error <= 0.0:
+        return MAX_DIGITS
+    return float(np.clip(-np.log10(relative_error), 0.0, MAX_DIGITS))
+
+
+def relative_errors(gradient: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|g − r| / max(|r|, tiny), per component."""
+    gradient = np.asarray(gradient, dtype=float).ravel()
+    reference = np.asarray(reference, dtype=float).ravel()
+    return np.abs(gradient - reference) / np.maximum(np.abs(reference), TINY)
+
+
+def gradient_error(gradient: np.ndarray, reference: np.ndarray, skip=()) -> GradientError:
+    """Max and median relative error over the components not in ``skip`` (kinks)."""
+    errors = relative_errors(gradient, reference)
+    keep = np.ones(errors.size, dtype=bool)
+    keep[list(skip)] = False
+    errors = errors[keep]
+    if errors.size == 0:
+        return GradientError(float("nan"), float("nan"))
+    return GradientError(float(np.max(errors)), float(np.median(errors)))

@@ -1,0 +1,78 @@
+"""Wall-clock timing: a calibrated inner loop, several samples, every raw sample kept."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+UNSTABLE_SPREAD = 0.10
+"""An IQR at or above this fraction of the median marks a timing unstable (as pyperf warns)."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: ``samples`` are per-call means of ``loops`` calls each."""
+
+    samples: tuple[float, ...]
+    loops: int
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.samples))
+
+    @property
+    def iqr(self) -> float:
+        q1, q3 = np.percentile(self.samples, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def unstable(self) -> bool:
+        return len(self.samples) > 1 and self.iqr >= UNSTABLE_SPREAD * self.median
+
+
+class BudgetExceeded(Exception):
+    """One call took longer than the case's time budget."""
+
+
+def time_call(
+    fn: Callable[[], object],
+    *,
+    min_sample_s: float = 0.01,
+    repeats: int = 5,
+    budget_s: float = float("inf"),
+) -> Timing:
+    """Time ``fn()``: loops per sample chosen so one sample lasts >= ``min_sample_s``.
+
+    Takes fewer samples (at least one) when ``repeats`` samples would not fit in ``budget_s``;
+    raises ``BudgetExceeded`` when a single call already exceeds it.
+    """
+    start = time.perf_counter_ns()
+    fn()
+    first = (time.perf_counter_ns() - start) * 1e-9
+    if first > budget_s:
+        raise BudgetExceeded(f"one call took {first:.3g} s, over the budget of {budget_s:g} s")
+    loops = 1
+    per_call = first
+    while per_call * loops < min_sample_s:
+        loops = max(loops * 2, int(np.ceil(min_sample_s / max(per_call, 1e-9))))
+        start = time.perf_counter_ns()
+        for _ in range(loops):
+            fn()
+        per_call = (time.perf_counter_ns() - start) * 1e-9 / loops
+    samples = []
+    deadline = time.perf_counter() + max(budget_s - first, 0.0)
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(loops):
+            fn()
+        samples.append((time.perf_counter_ns() - start) * 1e-9 / loops)
+        if time.perf_counter() > deadline:
+            break
+    return Timing(tuple(samples), loops)

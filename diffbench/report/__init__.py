@@ -1,0 +1,1 @@
+"""Tables, markdown and plots built from a run's saved files."""

@@ -1,0 +1,47 @@
+"""Human-readable numbers for tables: seconds, bytes, ratios, digits."""
+
+from __future__ import annotations
+
+import math
+
+
+def _number(value) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def seconds(value) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(number) >= scale:
+            return f"{number / scale:.3g} {unit}"
+    return f"{number / 1e-9:.3g} ns"
+
+
+def size_in_bytes(value) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(number) >= scale:
+            return f"{number / scale:.3g} {unit}"
+    return f"{int(number)} B"
+
+
+def ratio(value) -> str:
+    number = _number(value)
+    return "–" if number is None else f"{number:.3g}"
+
+
+def digits(value) -> str:
+    number = _number(value)
+    return "–" if number is None else f"{number:.1f}"
+
+
+def integer(value) -> str:
+    number = _number(value)
+    return "–" if number is None else str(int(number))

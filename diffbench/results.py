@@ -1,0 +1,109 @@
+"""Where a run lands: one CSV per study, written row by row, raw samples, and a manifest."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("ok", "error", "timeout", "unsupported", "no-reference", "nan", "skipped")
+"""Every status a row can have; anything but ``ok`` comes with a message."""
+
+PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "rich")
+
+
+def format_cell(value: Any) -> str:
+    """CSV text for a value: empty for None and NaN, full precision for floats."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+class CsvWriter:
+    """Appends rows to ``path`` with a fixed header; each row is flushed as soon as written."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path, self.columns = path, tuple(columns)
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file = path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if fresh:
+            self._writer.writerow(self.columns)
+            self._file.flush()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise KeyError(f"{self.path.name}: columns not in the schema: {sorted(unknown)}")
+        self._writer.writerow([format_cell(row.get(c)) for c in self.columns])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> dict[str, Any]:
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": sys.version.split()[0],
+        "hostname": platform.node(),
+    }
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_manifest(run_dir: Path, config_path: Path, raw_config: Mapping[str, Any],
+                   argv: Sequence[str]) -> dict[str, Any]:
+    manifest = {
+        "config_path": str(config_path),
+        "config": raw_config,
+        "versions": package_versions(),
+        "machine": machine_description(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": list(argv),
+    }
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return manifest

@@ -1,0 +1,10 @@
+"""Study kinds, by the name a config gives in ``kind``."""
+
+from __future__ import annotations
+
+from .base import Case, Study, Workspace
+from .gradient import GradientStudy
+
+STUDIES: dict[str, type[Study]] = {study.kind: study for study in (GradientStudy,)}
+
+__all__ = ["STUDIES", "Case", "Study", "Workspace"]

@@ -1,0 +1,96 @@
+"""What every study kind provides to the runner: cases, rows, and a summary at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Console
+
+from ..config import Config, StudySpec
+from ..families import Problem
+from ..measure.timing import Timing
+from ..reference import NoReference, Reference, reference_gradient
+
+
+@dataclass(frozen=True)
+class Case:
+    """One unit of work; ``key`` is unique within a run and stable across runs of a config."""
+
+    key: str
+    label: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Workspace:
+    """What cases of one run share: built problems and their reference gradients."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._problems: dict[tuple[str, int | None], Problem] = {}
+        self._references: dict[tuple[str, int | None], Reference | NoReference] = {}
+        self._f_timings: dict[tuple[str, int | None], Timing] = {}
+
+    def problem(self, family: str, size: int | None) -> Problem:
+        key = (family, size)
+        if key not in self._problems:
+            self._problems[key] = self.config.families[family].build(size)
+        return self._problems[key]
+
+    def f_timing(self, problem: Problem, time: Callable[[Callable], Timing]) -> Timing:
+        """The plain numpy function's timing, measured once per problem with ``time``."""
+        key = (problem.family, problem.size)
+        if key not in self._f_timings:
+            x = problem.x0.copy()
+            self._f_timings[key] = time(lambda: problem.f(x))
+        return self._f_timings[key]
+
+    def reference(self, problem: Problem) -> Reference:
+        """The reference gradient, computed once per problem; raises ``NoReference``."""
+        key = (problem.family, problem.size)
+        if key not in self._references:
+            try:
+                self._references[key] = reference_gradient(
+                    problem, self.config.reference.digits, self.config.reference.max_diff_size)
+            except NoReference as exc:
+                self._references[key] = exc
+        found = self._references[key]
+        if isinstance(found, NoReference):
+            raise found
+        return found
+
+
+class Study:
+    """A study kind.  ``settings`` are its own config keys with their defaults."""
+
+    kind: ClassVar[str]
+    settings: ClassVar[Mapping[str, Any]] = {}
+    needs_backends: ClassVar[bool] = True
+    files: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """CSV file name → columns, for every CSV the study writes."""
+
+    def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
+        self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
+
+    @classmethod
+    def validate(cls, extra: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+        """Check the study's own settings; call ``fail(message, key)`` on a bad one."""
+
+    def sizes_for(self, family: str) -> tuple[int | None, ...]:
+        """The study's sizes for a sized family (its examples if none given); None if fixed."""
+        spec_family = self.workspace.config.families[family]
+        if spec_family.fixed:
+            return (None,)
+        return tuple(self.spec.sizes or spec_family.example_sizes)
+
+    def cases(self) -> list[Case]:
+        raise NotImplementedError
+
+    def run(self, case: Case) -> list[dict[str, Any]]:
+        """Measure one case; never raises for a failing case: the rows carry the status."""
+        raise NotImplementedError
+
+    def finish(self, console: Console) -> None:
+        """Write the summary files and print the study's tables from what is on disk."""

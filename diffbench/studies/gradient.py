@@ -1,0 +1,143 @@
+"""The gradient study: every family × size × backend, timed, sized and checked."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from ..backends import Backend, UnsupportedCase, registry, variant_label
+from ..families import Problem
+from ..measure.error import gradient_error
+from ..measure.memory import traced_peak
+from ..measure.timing import BudgetExceeded, Timing, time_call
+from ..reference import NoReference
+from ..report.tables import gradient_table
+from ..results import append_json_line, read_rows
+from .base import Case, Study
+
+COLUMNS = (
+    "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
+    "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
+    "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
+    "reference_method", "f_evals", "tape_len",
+)
+
+
+class CaseFailed(Exception):
+    """Ends a case early with a status other than ``ok``."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _finite(values, what: str) -> None:
+    if not np.all(np.isfinite(values)):
+        raise CaseFailed("nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}")
+
+
+def _kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
+    return "; ".join(f"kink x[{i}]: gives {gradient[i]:.6g}, reference {reference[i]:.6g}"
+                     for i in kinks)
+
+
+class GradientStudy(Study):
+    kind = "gradient"
+    files = {"gradient.csv": COLUMNS}
+    csv_name = "gradient.csv"
+
+    def cases(self) -> list[Case]:
+        cases = []
+        for family in self.spec.families:
+            for size in dict.fromkeys(self.sizes_for(family)):
+                for spec in self.spec.backends:
+                    variant = variant_label(spec.options)
+                    key = f"{self.index}:{self.kind}:{family}:{size}:{spec.name}:{variant}"
+                    label = f"{family}{'' if size is None else f'[{size}]'} · {spec.name}"
+                    if variant != "default":
+                        label += f" ({variant})"
+                    cases.append(Case(key, label, {"family": family, "size": size,
+                                                   "backend": spec.name,
+                                                   "options": dict(spec.options),
+                                                   "variant": variant}))
+        return cases
+
+    def run(self, case: Case) -> list[dict[str, Any]]:
+        params = case.params
+        row: dict[str, Any] = {
+            "study": self.kind, "family": params["family"], "size": params["size"],
+            "backend": params["backend"], "variant": params["variant"], "status": "ok",
+            "message": "",
+        }
+        try:
+            problem = self.workspace.problem(params["family"], params["size"])
+            row["n_inputs"] = problem.n
+            backend = registry()[params["backend"]]
+            self._measure(problem, backend, params["options"], row, case)
+        except CaseFailed as exc:
+            row.update(status=exc.status, message=str(exc))
+        except Exception as exc:  # one failing case is a row, never a crash of the run
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            row.update(status="error", message=f"{type(exc).__name__}: {exc} "
+                                               f"({where.name}, line {where.lineno})")
+        return [row]
+
+    def _time(self, fn) -> Timing:
+        timing = self.workspace.config.timing
+        try:
+            return time_call(fn, min_sample_s=timing.min_sample_s, repeats=timing.repeats,
+                             budget_s=timing.budget_s)
+        except BudgetExceeded as exc:
+            raise CaseFailed("timeout", str(exc)) from exc
+
+    def _measure(self, problem: Problem, backend: Backend, options, row, case: Case) -> None:
+        reason = backend.unavailable()
+        if reason:
+            raise CaseFailed("unsupported", reason)
+        x = problem.x0.copy()
+        f_value = problem.f(x)
+        _finite(f_value, f"f(x0) = {f_value}")
+        start = time.perf_counter()
+        try:
+            prepared = backend.prepare(problem, **options)
+        except UnsupportedCase as exc:
+            raise CaseFailed("unsupported", str(exc)) from exc
+        row["setup_s"] = time.perf_counter() - start
+        gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
+        _finite(gradient, "the gradient")
+
+        timing = self._time(lambda: prepared.gradient(x))
+        f_timing = self.workspace.f_timing(problem, self._time)
+        row.update(time_s=timing.median, time_min_s=timing.min, time_iqr_s=timing.iqr,
+                   samples=len(timing.samples), loops=timing.loops, unstable=timing.unstable,
+                   f_time_s=f_timing.median, omega=timing.median / f_timing.median)
+        append_json_line(self.run_dir / "gradient_samples.jsonl", {
+            "case": case.key, "gradient_s": list(timing.samples), "loops": timing.loops,
+            "f_s": list(f_timing.samples), "f_loops": f_timing.loops})
+
+        if backend.memory_method == "tracemalloc":
+            row["peak_bytes"] = traced_peak(lambda: prepared.gradient(x))
+        else:
+            row["peak_bytes"] = backend.measure_memory(prepared, x)
+        row["memory_method"] = backend.memory_method if row["peak_bytes"] is not None else "none"
+        row.update({k: v for k, v in prepared.stats().items() if k in COLUMNS})
+
+        try:
+            reference = self.workspace.reference(problem)
+        except NoReference as exc:
+            raise CaseFailed("no-reference", str(exc)) from exc
+        expected = reference.as_float()
+        error = gradient_error(gradient, expected, skip=problem.kinks)
+        row.update(err_max=error.max, err_median=error.median, digits=error.digits,
+                   reference_method=reference.method)
+        if problem.kinks:
+            row["message"] = _kink_note(gradient, expected, problem.kinks)
+
+    def finish(self, console: Console) -> None:
+        path = self.run_dir / self.csv_name
+        if path.exists():
+            console.print(gradient_table(read_rows(path), title=f"gradient study · {path}"))

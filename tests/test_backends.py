@@ -1,0 +1,92 @@
+"""Central differences within their theory; JAX against the 50-digit reference."""
+
+import importlib.util
+
+import mpmath
+import numpy as np
+import pytest
+
+import diffbench.ops.mpmath_ops as mp_ops
+from diffbench.backends import registry, variant_label
+from diffbench.backends.central import central_steps
+from diffbench.families import BUILTIN
+from diffbench.measure.error import gradient_error
+from diffbench.reference import reference_gradient
+
+EPS = np.finfo(float).eps
+SMOOTH = [("exp", None), ("sin", None), ("quadratic", None), ("log_sin", None),
+          ("affine_square", None), ("dot", 20), ("product", 20), ("rosenbrock", 20),
+          ("mlp", 4), ("nested", 4), ("logistic", 4)]
+
+
+def _error(backend_name, name, size, **options):
+    problem = BUILTIN[name].build(size)
+    prepared = registry()[backend_name].prepare(problem, **options)
+    gradient = prepared.gradient(problem.x0.copy())
+    reference = reference_gradient(problem).as_float()
+    return gradient, reference, prepared
+
+
+@pytest.mark.parametrize("name,size", [(n, s) for n, s in SMOOTH
+                                       if BUILTIN[n].build(s).n == 1])
+def test_central_differences_error_within_theory(name, size):
+    """|error| <= h^2 |f'''| / 6 + eps |f| / h (truncation plus round-off), with a margin."""
+    gradient, reference, prepared = _error("central", name, size)
+    problem = BUILTIN[name].build(size)
+    (x,) = problem.x0
+    with mpmath.workdps(40):
+        third = abs(mpmath.diff(lambda t: problem.f(mp_ops.asarray([t]), mp_ops), x, 3))
+    h = central_steps(problem.x0)[0]
+    bound = h**2 * float(third) / 6 + EPS * abs(problem.f(problem.x0)) / h
+    assert abs(gradient[0] - reference[0]) <= 4 * bound
+    assert prepared.stats()["f_evals"] == 2
+
+
+@pytest.mark.parametrize("name,size", [(n, s) for n, s in SMOOTH
+                                       if BUILTIN[n].build(s).n > 1])
+def test_central_differences_on_vector_families(name, size):
+    gradient, reference, prepared = _error("central", name, size)
+    assert gradient_error(gradient, reference).median < 1e-7
+    assert prepared.stats()["f_evals"] == 2 * BUILTIN[name].build(size).n
+
+
+def test_central_differences_on_sin_are_eps_two_thirds_accurate():
+    gradient, reference, _ = _error("central", "sin", None)
+    error = gradient_error(gradient, reference).max
+    assert 1e-14 < error < 10 * EPS ** (2 / 3)
+
+
+def test_central_step_is_textbook_and_exact():
+    x = np.array([0.0, 3.0, -1e4])
+    steps = central_steps(x)
+    np.testing.assert_allclose(steps, EPS ** (1 / 3) * np.array([1.0, 3.0, 1e4]))
+
+
+def test_central_relu_kink_gives_one_half():
+    gradient, _, _ = _error("central", "relu", None)
+    np.testing.assert_allclose(gradient, [0.0, 0.5, 1.0], atol=1e-9)
+
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax missing")
+
+
+@needs_jax
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("name,size", [c for c in SMOOTH if c[0] not in ("nested",)])
+def test_jax_matches_reference_to_13_digits(name, size, jit):
+    gradient, reference, _ = _error("jax", name, size, jit=jit)
+    assert gradient_error(gradient, reference).digits >= 13
+
+
+@needs_jax
+def test_jax_memory_from_the_compiled_executable():
+    problem = BUILTIN["rosenbrock"].build(1000)
+    backend = registry()["jax"]
+    prepared = backend.prepare(problem)
+    assert backend.measure_memory(prepared, problem.x0) >= 8 * 1000
+    assert backend.measure_memory(backend.prepare(problem, jit=False), problem.x0) is None
+
+
+def test_variant_label():
+    assert variant_label({}) == "default"
+    assert variant_label({"jit": False, "a": 1}) == "a=1,jit=false"

@@ -1,0 +1,99 @@
+"""The command line end to end, on tiny configs, in a subprocess-free CliRunner."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from diffbench.cli import app
+from diffbench.results import read_rows
+from diffbench.studies.gradient import COLUMNS
+
+DATA = Path(__file__).parent / "data"
+runner = CliRunner()
+
+TINY = """
+name = "tiny"
+[timing]
+min_sample_s = 0.0005
+repeats = 2
+
+[families.wiggle]
+function = "my_cases.py:wiggle"
+point = [0.3, -1.2, 2.0]
+
+[families.goes_nan]
+function = "my_cases.py:goes_nan"
+point = [-1.0]
+
+[[study]]
+kind = "gradient"
+families = ["sin", "relu", "rosenbrock", "wiggle", "goes_nan"]
+sizes = [3]
+backends = ["central", { name = "jax", jit = false }]
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    shutil.copy(DATA / "my_cases.py", tmp_path / "my_cases.py")
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_run_writes_csv_manifest_and_table(tiny_config, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tiny_config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = read_rows(out / "gradient.csv")
+    assert tuple(rows[0]) == COLUMNS
+    assert len(rows) == 10
+    by_case = {(r["family"], r["backend"]): r for r in rows}
+    assert by_case[("sin", "central")]["status"] == "ok"
+    assert float(by_case[("sin", "jax")]["digits"]) >= 13
+    assert by_case[("sin", "jax")]["variant"] == "jit=false"
+    assert by_case[("wiggle", "central")]["reference_method"] == "mpmath-diff"
+    assert float(by_case[("wiggle", "jax")]["digits"]) >= 13
+    assert by_case[("goes_nan", "central")]["status"] == "nan"
+    assert "kink x[1]: gives 0.5" in by_case[("relu", "central")]["message"]
+    assert by_case[("rosenbrock", "central")]["f_evals"] == "6"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["name"] == "tiny"
+    assert manifest["versions"]["numpy"] and manifest["machine"]["cores"]
+    samples = [json.loads(line) for line in (out / "gradient_samples.jsonl").open()]
+    assert len(samples) == sum(r["status"] == "ok" for r in rows)
+    assert all(len(s["gradient_s"]) == int(by_case_row["samples"])
+               for s, by_case_row in zip(samples, [r for r in rows if r["status"] == "ok"],
+                                         strict=True))
+    assert "gradient study" in result.output and "rosenbrock" in result.output
+
+
+def test_bad_config_exits_2_without_traceback(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[study]]\nkind = "gradient"\nfamilies = ["nope"]\nbackends = ["jax"]\n')
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "study[0].families[0]" in result.output and "Traceback" not in result.output
+
+
+def test_missing_config_file(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_list_and_version():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for name in ("rosenbrock", "logistic", "central", "jax"):
+        assert name in result.output
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and "diffbench" in version.output
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["list"]])
+def test_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output

@@ -1,0 +1,73 @@
+"""Families: closed forms against mpmath's own differentiation, and the ops contract."""
+
+import mpmath
+import numpy as np
+import pytest
+
+import diffbench.ops.mpmath_ops as mp_ops
+from diffbench.families import BUILTIN
+from diffbench.ops import CONTRACT, missing_names
+from diffbench.reference import closed_form, mpmath_diff
+
+CASES = [(name, size) for name, family in BUILTIN.items()
+         for size in (family.example_sizes[:1] or (None,))]
+
+
+@pytest.mark.parametrize("name,size", CASES)
+def test_closed_form_matches_mpmath_diff(name, size):
+    problem = BUILTIN[name].build(size)
+    with mpmath.workdps(40):
+        closed = closed_form(problem, 40)
+        numeric = mpmath_diff(problem, 40)
+        for i, (c, d) in enumerate(zip(closed, numeric, strict=True)):
+            if i in problem.kinks:
+                continue
+            assert abs(c - d) <= mpmath.mpf(10) ** -30 * max(abs(c), 1), (name, i, c, d)
+
+
+@pytest.mark.parametrize("name,size", CASES)
+def test_function_agrees_in_float64_and_mpmath(name, size):
+    problem = BUILTIN[name].build(size)
+    with mpmath.workdps(30):
+        high = float(problem.f(mp_ops.asarray(problem.x0), mp_ops))
+    assert problem.f(problem.x0) == pytest.approx(high, rel=1e-9)
+
+
+def test_points_are_deterministic():
+    first = BUILTIN["rosenbrock"].build(50).x0
+    again = BUILTIN["rosenbrock"].build(50).x0
+    assert np.array_equal(first, again)
+    assert not np.array_equal(BUILTIN["rosenbrock"].build(51).x0[:50], first)
+
+
+def test_documented_points():
+    assert BUILTIN["affine_square"].build(None).x0.tolist() == [2.0, 3.0]
+    assert BUILTIN["relu"].build(None).x0.tolist() == [-1.0, 0.0, 2.0]
+    assert BUILTIN["exp"].build(None).x0.tolist() == [20.0]
+    assert BUILTIN["cancel"].build(None).x0.tolist() == [1e4]
+    assert BUILTIN["mlp"].build(3).n == 12
+    product = BUILTIN["product"].build(200).x0
+    assert product.min() >= 0.5 and product.max() <= 1.5
+
+
+@pytest.mark.parametrize("namespace", [np, mp_ops], ids=["numpy", "mpmath"])
+def test_namespaces_provide_the_contract(namespace):
+    assert missing_names(namespace) == []
+
+
+@pytest.mark.parametrize("name", [n for n in CONTRACT if n in (
+    "sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "arctan", "abs")])
+def test_mpmath_elementwise_matches_numpy(name):
+    x = np.array([0.3, 0.7, 1.9])
+    with mpmath.workdps(30):
+        high = mp_ops.tofloat(getattr(mp_ops, name)(mp_ops.asarray(x)))
+    np.testing.assert_allclose(high, getattr(np, name)(x), rtol=1e-15)
+
+
+def test_mpmath_maximum_and_where_keep_mpf():
+    with mpmath.workdps(30):
+        x = mp_ops.asarray([-1.0, 0.0, 2.0])
+        for result in (mp_ops.maximum(x, 0.0), mp_ops.minimum(x, 0.0),
+                       mp_ops.where(x > 0, x, 0.0)):
+            assert all(isinstance(v, mpmath.mpf) for v in result)
+        assert mp_ops.tofloat(mp_ops.maximum(x, 0.0)).tolist() == [0.0, 0.0, 2.0]
