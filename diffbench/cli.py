@@ -74,21 +74,75 @@ def run_command(
              "(default, quick, …). Without it: the built-in default.")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Run directory (default: results/<name>-<timestamp>/).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Finish an interrupted run in this directory: completed cases are kept and "
+             "skipped.")] = None,
+    shard: Annotated[str | None, typer.Option(
+        help="Run only shard K of N (e.g. 2/4): a deterministic, cost-balanced part of the "
+             "cases. Join the shards with `diffbench merge`.")] = None,
+    isolate: Annotated[bool, typer.Option(
+        help="Run every case in a child process with the time budget (timing.budget_s) and "
+             "memory cap (run.memory_mb). Symbolic cases are always isolated.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                                         help="No progress bar and no tables.")] = False,
 ) -> None:
     """Run the studies of a config and write CSVs, raw samples and a manifest."""
-    from .runner import default_run_dir, run
+    from .runner import RunInterrupted, RunOptions, default_run_dir, run
+    from .runstate import read_manifest
+    from .shards import ShardError, parse_shard
 
-    path = resolve_config(config)
+    manifest = None
+    if resume is not None:
+        if config is not None or out is not None or shard is not None:
+            fail("--resume takes the config, output directory and shard from the run itself")
+        try:
+            manifest = read_manifest(resume)
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        path, out, isolate = Path(manifest["config_path"]), resume, manifest["isolate"]
+        shard = manifest["shard"]
+    else:
+        path = resolve_config(config)
     try:
         settings = load_config(path)
-    except ConfigError as exc:
+        shard_spec = parse_shard(shard) if shard else None
+    except (ConfigError, ShardError) as exc:
         fail(str(exc))
     run_dir = out or default_run_dir(settings)
-    run(settings, run_dir, console, quiet=quiet, argv=sys.argv)
+    options = RunOptions(isolate=isolate, shard=shard_spec, quiet=quiet)
+    try:
+        run(settings, run_dir, console, options, argv=sys.argv, manifest=manifest)
+    except RunInterrupted as exc:
+        fail(str(exc), code=130)
+    except ValueError as exc:
+        fail(str(exc))
     if not quiet:
         console.print(f"results in [bold]{run_dir}[/bold]")
+
+
+@app.command("merge")
+def merge_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Shard run directories of one config.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the merged run.")],
+) -> None:
+    """Join shard runs (diffbench run --shard K/N) of one config into one run directory."""
+    from .runner import finish, make_studies
+    from .runstate import read_manifest
+    from .shards import ShardError, merge
+
+    try:
+        manifest = read_manifest(run_dirs[0])
+        settings = load_config(manifest["config_path"])
+        studies = make_studies(settings, out)
+        merged = merge(run_dirs, out, sorted({study.csv_name for study in studies}))
+    except (FileNotFoundError, ConfigError, ShardError) as exc:
+        fail(str(exc))
+    if merged["machines_differ"]:
+        errors.print("[yellow]warning:[/yellow] the shards ran on different machines "
+                     "(see merged_from in manifest.json and the `shard` column): their times "
+                     "are not comparable with each other")
+    finish(studies, console)
+    console.print(f"merged {len(run_dirs)} shards into [bold]{out}[/bold]")
 
 
 @app.command("list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,12 @@ class ReferenceSettings:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    isolate: bool = False
+    memory_mb: int = 4096
+
+
+@dataclass(frozen=True)
 class BackendSpec:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -56,12 +63,15 @@ class Config:
     path: Path
     timing: TimingSettings
     reference: ReferenceSettings
+    run: RunSettings
     families: Mapping[str, Family]
     studies: tuple[StudySpec, ...]
     raw: Mapping[str, Any]
 
 
 DEFAULT_CONFIG = "default"
+MAX_DIGITS = 1000
+"""Reference precision beyond this would take minutes per case for no benefit."""
 
 
 def builtin_config_path(name: str) -> Path | None:
@@ -106,10 +116,12 @@ class _Section:
             return default
         return check_type(self.data[name], kind, lambda m: self.fail(m, name))
 
-    def positive(self, name: str, kind, default: Any) -> Any:
+    def positive(self, name: str, kind, default: Any, upper: float = math.inf) -> Any:
+        """A finite number in (0, upper]."""
         value = self.get(name, kind, default)
-        if value <= 0:
-            self.fail(f"must be > 0, got {value}", name)
+        if not (0 < value <= upper) or not math.isfinite(value):
+            bound = "" if upper == math.inf else f" and <= {upper:g}"
+            self.fail(f"must be a finite number > 0{bound}, got {value}", name)
         return value
 
 
@@ -241,7 +253,7 @@ def load_config(path: Path | str) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     top = _Section(data, path, "")
-    top.only({"name", "description", "timing", "reference", "families", "study"})
+    top.only({"name", "description", "timing", "reference", "run", "families", "study"})
     timing_section = _Section(data.get("timing", {}), path, "timing")
     timing_section.only(TimingSettings.__dataclass_fields__)
     timing = TimingSettings(
@@ -252,10 +264,15 @@ def load_config(path: Path | str) -> Config:
     reference_section = _Section(data.get("reference", {}), path, "reference")
     reference_section.only(ReferenceSettings.__dataclass_fields__)
     reference = ReferenceSettings(
-        digits=reference_section.positive("digits", int, ReferenceSettings.digits),
+        digits=reference_section.positive("digits", int, ReferenceSettings.digits,
+                                          upper=MAX_DIGITS),
         max_diff_size=reference_section.positive("max_diff_size", int,
                                                  ReferenceSettings.max_diff_size),
     )
+    run_section = _Section(data.get("run", {}), path, "run")
+    run_section.only(RunSettings.__dataclass_fields__)
+    run = RunSettings(isolate=run_section.get("isolate", bool, RunSettings.isolate),
+                      memory_mb=run_section.positive("memory_mb", int, RunSettings.memory_mb))
     families = dict(BUILTIN)
     families.update(_custom_families(_Section(data.get("families", {}), path, "families"),
                                      path.parent))
@@ -269,6 +286,7 @@ def load_config(path: Path | str) -> Config:
         path=path,
         timing=timing,
         reference=reference,
+        run=run,
         families=families,
         studies=specs,
         raw=data,

@@ -9,7 +9,6 @@ import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,17 +92,3 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def write_manifest(run_dir: Path, config_path: Path, raw_config: Mapping[str, Any],
-                   argv: Sequence[str]) -> dict[str, Any]:
-    manifest = {
-        "config_path": str(config_path),
-        "config": raw_config,
-        "versions": package_versions(),
-        "machine": machine_description(),
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": list(argv),
-    }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    return manifest

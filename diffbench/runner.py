@@ -1,12 +1,18 @@
-"""Runs a config's studies case by case, writing each row as soon as it is measured."""
+"""Runs a config's studies case by case, writing each row as soon as it is measured.
+
+Every CSV of a study gets two more columns: ``case`` (the case's key, stable across runs of a
+config) and ``shard`` (``K/N`` when the run is one shard of a split, else empty).
+"""
 
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +27,24 @@ from rich.progress import (
 )
 
 from .config import Config
-from .results import CsvWriter, write_manifest
-from .studies import STUDIES, Study, Workspace
+from .isolation import CaseKilled, Isolator
+from .results import CsvWriter, machine_description, package_versions
+from .runstate import canonical, trim_to_done, write_manifest
+from .shards import assign
+from .studies import STUDIES, Case, Study, Workspace
+
+EXTRA_COLUMNS = ("case", "shard")
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C: the rows of finished cases are on disk; the message says how to resume."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    isolate: bool = False
+    shard: tuple[int, int] | None = None
+    quiet: bool = False
 
 
 def default_run_dir(config: Config, root: Path = Path("results")) -> Path:
@@ -37,39 +59,127 @@ def make_studies(config: Config, run_dir: Path) -> list[Study]:
             for i, spec in enumerate(config.studies)]
 
 
-def run(config: Config, run_dir: Path, console: Console, *, quiet: bool = False,
-        argv: Sequence[str] = ()) -> Path:
-    """Run every case of every study into ``run_dir``; return it."""
+def plan(studies: Sequence[Study], shard: tuple[int, int] | None) -> list[tuple[Study, Case]]:
+    """Every (study, case) of the run, or of its shard ``(k, n)``, in config order."""
+    work = [(study, case) for study in studies for case in study.cases()]
+    if shard is None:
+        return work
+    k, n = shard
+    owner = assign([(case.key, case.cost) for _, case in work], n)
+    return [(study, case) for study, case in work if owner[case.key] == k]
+
+
+def new_manifest(config: Config, options: RunOptions, argv: Sequence[str]) -> dict:
+    return {
+        "config_path": str(Path(config.path).resolve()),
+        "config": config.raw,
+        "versions": package_versions(),
+        "machine": machine_description(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": list(argv),
+        "shard": None if options.shard is None else "{}/{}".format(*options.shard),
+        "isolate": options.isolate,
+        "done": [],
+        "finished": False,
+    }
+
+
+def run(config: Config, run_dir: Path, console: Console, options: RunOptions = RunOptions(),
+        *, argv: Sequence[str] = (), manifest: dict | None = None) -> Path:
+    """Run the cases of ``config`` not yet done in ``run_dir`` (all, unless ``manifest`` is
+    that of an interrupted run being resumed); raises ``RunInterrupted`` on Ctrl-C."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_manifest(run_dir, config.path, config.raw, argv or sys.argv)
     studies = make_studies(config, run_dir)
-    writers: dict[str, CsvWriter] = {}
-    plan = [(study, case) for study in studies for case in study.cases()]
+    case_files = sorted({study.csv_name for study in studies})
+    if manifest is None:
+        manifest = new_manifest(config, options, argv or sys.argv)
+        for name in case_files:
+            (run_dir / name).unlink(missing_ok=True)
+    elif canonical(manifest["config"]) != canonical(config.raw):
+        raise ValueError(f"{config.path} has changed since {run_dir} was started; "
+                         "resume with the config as it was, or start a new run")
+    done = set(manifest["done"])
+    trim_to_done(run_dir, case_files, done)
+    write_manifest(run_dir, manifest)
+    work = [(s, c) for s, c in plan(studies, options.shard) if c.key not in done]
+    shard_label = manifest["shard"] or ""
+    writers = {}
+    isolator = Isolator(Path(config.path), run_dir, config.run.memory_mb * 2**20)
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=console, disable=quiet, transient=True,
+        console=console, disable=options.quiet, transient=True,
     )
+    stop = _StopRequest(console)
     try:
-        with progress:
-            task = progress.add_task("starting", total=len(plan))
-            for study, case in plan:
+        with progress, stop:
+            task = progress.add_task("starting", total=len(work))
+            for study, case in work:
+                if stop.requested:
+                    raise KeyboardInterrupt
                 progress.update(task, description=case.label)
-                for name, columns in study.files.items():
-                    if name not in writers:
-                        writers[name] = CsvWriter(run_dir / name, columns)
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
-                    rows = study.run(case)
+                isolate = options.isolate or config.run.isolate or case.isolate
+                rows = _run_case(study, case, isolator, isolate)
+                name = study.csv_name
+                if name not in writers:
+                    columns = (*study.files[name], *EXTRA_COLUMNS)
+                    writers[name] = CsvWriter(run_dir / name, columns)
                 for row in rows:
-                    writers[study.csv_name].write(row)
+                    writers[name].write({**row, "case": case.key, "shard": shard_label})
+                manifest["done"].append(case.key)
+                write_manifest(run_dir, manifest)
                 progress.advance(task)
+    except KeyboardInterrupt:
+        raise RunInterrupted(
+            f"interrupted: {len(manifest['done'])} cases are saved in {run_dir}; "
+            f"finish the run with: diffbench run --resume {run_dir}") from None
     finally:
+        isolator.stop()
         for writer in writers.values():
             writer.close()
+    manifest["finished"] = True
+    write_manifest(run_dir, manifest)
+    finish(studies, Console(quiet=True) if options.quiet else console)
+    return run_dir
+
+
+class _StopRequest:
+    """The first Ctrl-C asks to stop once the current case is saved; a second one stops now."""
+
+    def __init__(self, console: Console):
+        self.console, self.requested, self._previous = console, False, None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.console.print("[yellow]stopping after the current case (Ctrl-C again to stop "
+                           "now)[/yellow]")
+
+    def __enter__(self) -> _StopRequest:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def _run_case(study: Study, case: Case, isolator: Isolator, isolate: bool) -> list[dict]:
+    """The case's rows, measured here or in the worker; a killed case gets one failure row."""
+    if isolate:
+        try:
+            return isolator.run(study.index, case.key, study.workspace.config.timing.budget_s)
+        except CaseKilled as exc:
+            return [study.failure_row(case, exc.status, str(exc))]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
+        return study.run(case)
+
+
+def finish(studies: Sequence[Study], console: Console) -> None:
+    """Each study kind's summary files and tables, once per kind, from what is on disk."""
     finished: set[str] = set()
     for study in studies:
-        if study.kind not in finished and not quiet:
+        if study.kind not in finished:
             study.finish(console)
         finished.add(study.kind)
-    return run_dir

@@ -49,7 +49,7 @@ def test_run_writes_csv_manifest_and_table(tiny_config, tmp_path):
     result = runner.invoke(app, ["run", str(tiny_config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = read_rows(out / "gradient.csv")
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == (*COLUMNS, "case", "shard")
     assert len(rows) == 10
     by_case = {(r["family"], r["backend"]): r for r in rows}
     assert by_case[("sin", "central")]["status"] == "ok"

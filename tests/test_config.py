@@ -69,6 +69,8 @@ def test_default_config_covers_every_family_and_backend():
     (GOOD.replace('kind = "gradient"', 'kind = "gradiant"'), "study[0].kind", "gradient"),
     (GOOD + 'familes = ["sin"]\n', "study[0].familes", "did you mean 'families'"),
     ("[timing]\nrepeats = 0\n" + GOOD, "timing.repeats", "> 0"),
+    ("[timing]\nbudget_s = nan\n" + GOOD, "timing.budget_s", "finite"),
+    ("[reference]\ndigits = 100000\n" + GOOD, "reference.digits", "<= 1000"),
     ("[timing]\nrepeat = 3\n" + GOOD, "timing.repeat", "did you mean 'repeats'"),
     (GOOD.replace('"central"', '{ name = "jax", jitt = false }'), "study[0].backends[0].jitt",
      "no option"),

@@ -35,9 +35,15 @@ class Backend:
     description: ClassVar[str]
     options: ClassVar[Mapping[str, Any]] = {}
     memory_method: ClassVar[str] = "tracemalloc"
+    isolate_by_default: ClassVar[bool] = False
+    """Run every case in a child process with a time budget (for methods that can explode)."""
 
     def unavailable(self) -> str | None:
         return None
+
+    def relative_cost(self, size: int) -> float:
+        """A rough cost of one case at ``size``, to balance shards (linear by default)."""
+        return float(size)
 
     def prepare(self, problem: Problem, **options: Any) -> Prepared:
         raise NotImplementedError

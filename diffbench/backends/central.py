@@ -47,5 +47,8 @@ class Central(Backend):
     name = "central"
     description = "central differences, h = eps^(1/3)·max(1, |x|), 2n evaluations of f"
 
+    def relative_cost(self, size: int) -> float:
+        return float(size) ** 2
+
     def prepare(self, problem: Problem, **options: Any) -> CentralGradient:
         return CentralGradient(problem)

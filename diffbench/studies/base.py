@@ -17,11 +17,19 @@ from ..reference import NoReference, Reference, reference_gradient
 
 @dataclass(frozen=True)
 class Case:
-    """One unit of work; ``key`` is unique within a run and stable across runs of a config."""
+    """One unit of work; ``key`` is unique within a run and stable across runs of a config.
+
+    ``identity`` holds the row columns that name the case (family, size, backend, …);
+    ``cost`` is a rough relative cost, used to balance shards; ``isolate`` asks for a child
+    process even without ``--isolate`` (for methods that can explode).
+    """
 
     key: str
     label: str
+    identity: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    cost: float = 1.0
+    isolate: bool = False
 
 
 class Workspace:
@@ -70,6 +78,8 @@ class Study:
     needs_backends: ClassVar[bool] = True
     files: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """CSV file name → columns, for every CSV the study writes."""
+    csv_name: ClassVar[str]
+    """The CSV in ``files`` that gets the case rows; the others are summaries."""
 
     def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
         self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
@@ -91,6 +101,10 @@ class Study:
     def run(self, case: Case) -> list[dict[str, Any]]:
         """Measure one case; never raises for a failing case: the rows carry the status."""
         raise NotImplementedError
+
+    def failure_row(self, case: Case, status: str, message: str) -> dict[str, Any]:
+        """The one row of a case that ended without measuring (killed, out of memory)."""
+        return {"study": self.kind, **case.identity, "status": status, "message": message}
 
     def finish(self, console: Console) -> None:
         """Write the summary files and print the study's tables from what is on disk."""

@@ -60,24 +60,22 @@ class GradientStudy(Study):
                     label = f"{family}{'' if size is None else f'[{size}]'} · {spec.name}"
                     if variant != "default":
                         label += f" ({variant})"
-                    cases.append(Case(key, label, {"family": family, "size": size,
-                                                   "backend": spec.name,
-                                                   "options": dict(spec.options),
-                                                   "variant": variant}))
+                    backend = registry()[spec.name]
+                    identity = {"family": family, "size": size, "backend": spec.name,
+                                "variant": variant}
+                    cases.append(Case(key, label, identity, {"options": dict(spec.options)},
+                                      cost=backend.relative_cost(size or 1),
+                                      isolate=backend.isolate_by_default))
         return cases
 
     def run(self, case: Case) -> list[dict[str, Any]]:
-        params = case.params
-        row: dict[str, Any] = {
-            "study": self.kind, "family": params["family"], "size": params["size"],
-            "backend": params["backend"], "variant": params["variant"], "status": "ok",
-            "message": "",
-        }
+        row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
+                               "message": ""}
         try:
-            problem = self.workspace.problem(params["family"], params["size"])
+            problem = self.workspace.problem(row["family"], row["size"])
             row["n_inputs"] = problem.n
-            backend = registry()[params["backend"]]
-            self._measure(problem, backend, params["options"], row, case)
+            backend = registry()[row["backend"]]
+            self._measure(problem, backend, case.params["options"], row, case)
         except CaseFailed as exc:
             row.update(status=exc.status, message=str(exc))
         except Exception as exc:  # one failing case is a row, never a crash of the run
