@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("ok", "error", "timeout", "unsupported", "no-reference", "nan", "skipped")
+STATUSES = ("ok", "error", "timeout", "out-of-memory", "unsupported", "no-reference", "nan",
+            "skipped")
 """Every status a row can have; anything but ``ok`` comes with a message."""
 
 PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "rich")
