@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,8 @@ from .config import (
     load_config,
 )
 from .families import BUILTIN
+from .report.sections import write_report
+from .results import rows_as_json
 
 app = typer.Typer(
     help="Finite differences, SymPy, a native reverse-mode engine and JAX, measured side by "
@@ -85,8 +89,10 @@ def run_command(
              "memory cap (run.memory_mb). Symbolic cases are always isolated.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q",
                                         help="No progress bar and no tables.")] = False,
+    plots: Annotated[bool, typer.Option(help="Write the plots into RUN_DIR/plots/ at the "
+                                             "end (report.md is always written).")] = True,
 ) -> None:
-    """Run the studies of a config and write CSVs, raw samples and a manifest."""
+    """Run the studies of a config; write CSVs, raw samples, a manifest, report.md and plots."""
     from .runner import RunInterrupted, RunOptions, default_run_dir, run
     from .runstate import read_manifest
     from .shards import ShardError, parse_shard
@@ -109,7 +115,7 @@ def run_command(
     except (ConfigError, ShardError) as exc:
         fail(str(exc))
     run_dir = out or default_run_dir(settings)
-    options = RunOptions(isolate=isolate, shard=shard_spec, quiet=quiet)
+    options = RunOptions(isolate=isolate, shard=shard_spec, quiet=quiet, plots=plots)
     try:
         run(settings, run_dir, console, options, argv=sys.argv, manifest=manifest)
     except RunInterrupted as exc:
@@ -142,7 +148,66 @@ def merge_command(
                      "(see merged_from in manifest.json and the `shard` column): their times "
                      "are not comparable with each other")
     finish(studies, console)
+    write_report(out)
     console.print(f"merged {len(run_dirs)} shards into [bold]{out}[/bold]")
+
+
+def _run_dir(path: Path) -> Path:
+    if not (path / "manifest.json").is_file():
+        fail(f"{path}: not a diffbench run directory (no manifest.json)")
+    return path
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    format: Annotated[ReportFormat, typer.Option(
+        "--format", "-f", help="table (terminal), markdown (for a README or an issue), or "
+                               "json (every CSV's rows, values as numbers).")] = "table",
+) -> None:
+    """Print a saved run's tables again, without re-running anything."""
+    from .report.sections import markdown_report, tables
+
+    run_dir = _run_dir(run_dir)
+    if format is ReportFormat.table:
+        for table in tables(run_dir):
+            console.print(table)
+    elif format is ReportFormat.markdown:
+        print(markdown_report(run_dir))
+    else:
+        print(json.dumps(rows_as_json(run_dir), indent=1))
+
+
+@app.command("plot")
+def plot_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Draw a saved run's plots into RUN_DIR/plots/ (PNG) and refresh report.md."""
+    from .report.sections import write_report
+
+    run_dir = _run_dir(run_dir)
+    write_report(run_dir)
+    for path in sorted((run_dir / "plots").glob("*.png")):
+        console.print(str(path))
+
+
+@app.command("compare")
+def compare_command(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+) -> None:
+    """Per case measured in both runs: the time ratio B/A, its uncertainty, and whether the
+    difference is beyond noise."""
+    from .report.compare import compare_runs, comparison_table
+
+    comparisons = compare_runs(_run_dir(run_a), _run_dir(run_b))
+    if not comparisons:
+        fail(f"{run_a} and {run_b} have no timed case in common")
+    console.print(comparison_table(comparisons, run_a, run_b))
 
 
 @app.command("list")

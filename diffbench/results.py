@@ -59,6 +59,28 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def parse_cell(text: str) -> Any:
+    """The inverse of ``format_cell`` for JSON: numbers and booleans typed, empty as None."""
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def rows_as_json(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every CSV of a run, file name → rows with typed values."""
+    return {path.name: [{k: parse_cell(v) for k, v in row.items()} for row in read_rows(path)]
+            for path in sorted(run_dir.glob("*.csv"))}
+
+
 def append_json_line(path: Path, record: Mapping[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")

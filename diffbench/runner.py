@@ -28,6 +28,7 @@ from rich.progress import (
 
 from .config import Config
 from .isolation import CaseKilled, Isolator
+from .report.sections import write_report
 from .results import CsvWriter, machine_description, package_versions
 from .runstate import canonical, trim_to_done, write_manifest
 from .shards import assign
@@ -45,6 +46,7 @@ class RunOptions:
     isolate: bool = False
     shard: tuple[int, int] | None = None
     quiet: bool = False
+    plots: bool = True
 
 
 def default_run_dir(config: Config, root: Path = Path("results")) -> Path:
@@ -140,6 +142,7 @@ def run(config: Config, run_dir: Path, console: Console, options: RunOptions = R
     manifest["finished"] = True
     write_manifest(run_dir, manifest)
     finish(studies, Console(quiet=True) if options.quiet else console)
+    write_report(run_dir, with_plots=options.plots)
     return run_dir
 
 

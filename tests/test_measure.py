@@ -29,11 +29,17 @@ def test_budget_limits_samples():
     assert 1 <= len(timing.samples) < 10
 
 
-def test_timing_statistics():
+def test_timing_statistics_and_warnings():
     timing = Timing((1.0, 2.0, 3.0, 4.0, 100.0), loops=1)
     assert timing.median == 3.0 and timing.min == 1.0 and timing.iqr == 2.0
-    assert timing.unstable
-    assert not Timing((1.0, 1.01, 1.02), 1).unstable
+    assert timing.unstable and timing.outliers == 1
+    assert "spread (IQR) 67% of the median" in timing.warnings()
+    assert "1 outlier sample(s) by median/MAD" in timing.warnings()
+    steady = Timing((1.0, 1.01, 1.02, 1.0, 1.01), 1)
+    assert not steady.unstable and steady.warnings() == []
+    assert Timing((1.0, 1.0, 1.0, 1.0, 1.3), 1).outliers == 0  # MAD 0: nothing to measure by
+    short = Timing((1e-9, 1e-9), loops=1)
+    assert any("resolution" in note for note in short.warnings())
 
 
 def test_traced_peak_sees_numpy_buffers():

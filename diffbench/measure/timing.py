@@ -10,6 +10,11 @@ import numpy as np
 
 UNSTABLE_SPREAD = 0.10
 """An IQR at or above this fraction of the median marks a timing unstable (as pyperf warns)."""
+OUTLIER_MADS = 5.0
+"""A sample further than this many scaled MADs from the median is an outlier."""
+RESOLUTION_FACTOR = 1000
+"""A sample shorter than this many timer ticks is too short to trust."""
+TIMER_RESOLUTION_S = time.get_clock_info("perf_counter").resolution
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,29 @@ class Timing:
         return float(q3 - q1)
 
     @property
+    def outliers(self) -> int:
+        """Samples further than ``OUTLIER_MADS`` scaled median absolute deviations out."""
+        samples = np.asarray(self.samples)
+        mad = 1.4826 * np.median(np.abs(samples - self.median))
+        if mad == 0.0:
+            return 0
+        return int(np.sum(np.abs(samples - self.median) > OUTLIER_MADS * mad))
+
+    def warnings(self) -> list[str]:
+        """Why this timing should not be trusted, if it should not; empty when it is fine."""
+        notes = []
+        if len(self.samples) > 1 and self.iqr >= UNSTABLE_SPREAD * self.median:
+            notes.append(f"spread (IQR) {self.iqr / self.median:.0%} of the median")
+        if self.outliers:
+            notes.append(f"{self.outliers} outlier sample(s) by median/MAD")
+        if self.min * self.loops < RESOLUTION_FACTOR * TIMER_RESOLUTION_S:
+            notes.append(f"a sample lasts {self.min * self.loops:.2g} s, too close to the "
+                         f"timer's resolution of {TIMER_RESOLUTION_S:.2g} s")
+        return notes
+
+    @property
     def unstable(self) -> bool:
-        return len(self.samples) > 1 and self.iqr >= UNSTABLE_SPREAD * self.median
+        return bool(self.warnings())
 
 
 class BudgetExceeded(Exception):

@@ -23,6 +23,11 @@ def backend_cell(row: Mapping[str, str]) -> str:
     return row["backend"] if variant in ("", "default") else f"{row['backend']} ({variant})"
 
 
+def case_cell(row: Mapping[str, str]) -> str:
+    """``family`` or ``family [size]``."""
+    return row["family"] if not row.get("size") else f"{row['family']} [{row['size']}]"
+
+
 def gradient_table(rows: Sequence[Mapping[str, str]], title: str = "gradient study") -> Table:
     table = Table(title=title, header_style="bold")
     for column, justify in (("family", "left"), ("size", "right"), ("backend", "left"),

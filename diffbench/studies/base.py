@@ -108,3 +108,9 @@ class Study:
 
     def finish(self, console: Console) -> None:
         """Write the summary files and print the study's tables from what is on disk."""
+        from ..report.sections import SECTIONS
+
+        for section in SECTIONS:
+            if section.csv_name == self.csv_name and (self.run_dir / self.csv_name).exists():
+                for table in section.tables(self.run_dir):
+                    console.print(table)

@@ -7,7 +7,6 @@ import traceback
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from ..backends import Backend, UnsupportedCase, registry, variant_label
 from ..families import Problem
@@ -15,13 +14,13 @@ from ..measure.error import gradient_error
 from ..measure.memory import traced_peak
 from ..measure.timing import BudgetExceeded, Timing, time_call
 from ..reference import NoReference
-from ..report.tables import gradient_table
-from ..results import append_json_line, read_rows
+from ..results import append_json_line
 from .base import Case, Study
 
 COLUMNS = (
     "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
+    "timing_note",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
     "reference_method", "f_evals", "tape_len",
 )
@@ -112,6 +111,7 @@ class GradientStudy(Study):
         f_timing = self.workspace.f_timing(problem, self._time)
         row.update(time_s=timing.median, time_min_s=timing.min, time_iqr_s=timing.iqr,
                    samples=len(timing.samples), loops=timing.loops, unstable=timing.unstable,
+                   timing_note="; ".join(timing.warnings()),
                    f_time_s=f_timing.median, omega=timing.median / f_timing.median)
         append_json_line(self.run_dir / "gradient_samples.jsonl", {
             "case": case.key, "gradient_s": list(timing.samples), "loops": timing.loops,
@@ -134,8 +134,3 @@ class GradientStudy(Study):
                    reference_method=reference.method)
         if problem.kinks:
             row["message"] = _kink_note(gradient, expected, problem.kinks)
-
-    def finish(self, console: Console) -> None:
-        path = self.run_dir / self.csv_name
-        if path.exists():
-            console.print(gradient_table(read_rows(path), title=f"gradient study · {path}"))

@@ -1,0 +1,121 @@
+"""Reports and plots from saved runs: files, formats and comparisons."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from diffbench.cli import app
+from diffbench.report.compare import compare_runs
+from diffbench.results import CsvWriter, read_rows
+from diffbench.runstate import write_manifest
+from diffbench.studies.gradient import COLUMNS
+
+runner = CliRunner()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+TINY = """
+name = "tiny"
+[timing]
+min_sample_s = 0.0005
+repeats = 3
+[[study]]
+kind = "gradient"
+families = ["sin", "relu", "rosenbrock"]
+sizes = [4]
+backends = ["central", "jax"]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    (tmp / "tiny.toml").write_text(TINY)
+    out = tmp / "run"
+    result = runner.invoke(app, ["run", str(tmp / "tiny.toml"), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_writes_report_and_valid_plots(tiny_run):
+    report = (tiny_run / "report.md").read_text()
+    assert "### gradient study" in report and "](plots/gradient_omega.png)" in report
+    for name in ("gradient_omega.png", "gradient_digits.png"):
+        data = (tiny_run / "plots" / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+
+
+def test_no_plots_option(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY.replace('"relu", "rosenbrock"', ""))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tmp_path / "tiny.toml"), "--out", str(out), "-q",
+                                 "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.md").exists() and not (out / "plots").exists()
+
+
+def test_plot_command_redraws(tiny_run, tmp_path):
+    result = runner.invoke(app, ["plot", str(tiny_run)])
+    assert result.exit_code == 0 and "gradient_digits.png" in result.output
+
+
+def test_json_report_round_trips_the_csv(tiny_run):
+    result = runner.invoke(app, ["report", str(tiny_run), "--format", "json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)["gradient.csv"]
+    original = read_rows(tiny_run / "gradient.csv")
+    assert len(rows) == len(original)
+    for parsed, text in zip(rows, original, strict=True):
+        for column, value in text.items():
+            if value == "":
+                assert parsed[column] is None
+            elif isinstance(parsed[column], float):
+                assert parsed[column] == float(value)
+            else:
+                assert str(parsed[column]).lower() == value.lower()
+
+
+def test_markdown_and_table_reports_show_every_row(tiny_run):
+    original = read_rows(tiny_run / "gradient.csv")
+    markdown = runner.invoke(app, ["report", str(tiny_run), "--format", "markdown"]).output
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(lines) == 1 + len(original)  # header + one line per row
+    for line, row in zip(lines[1:], original, strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == row["family"] and cells[9] == row["status"]
+        if row["digits"]:
+            assert cells[7] == f"{float(row['digits']):.1f}"
+    table = runner.invoke(app, ["report", str(tiny_run)]).output
+    assert table.count("rosenbrock") == 2
+
+
+def test_report_of_a_non_run(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a diffbench run directory" in result.output
+
+
+def synthetic_run(path: Path, times: dict[str, tuple[float, float]]) -> Path:
+    """A run whose cases have the given (median, IQR) times."""
+    path.mkdir()
+    write_manifest(path, {"config": {}, "done": []})
+    writer = CsvWriter(path / "gradient.csv", (*COLUMNS, "case", "shard"))
+    for family, (median, iqr) in times.items():
+        writer.write({"study": "gradient", "family": family, "backend": "central",
+                      "variant": "default", "status": "ok", "time_s": median,
+                      "time_iqr_s": iqr, "samples": 9, "case": family})
+    writer.close()
+    return path
+
+
+def test_compare_flags_exactly_the_differences_beyond_noise(tmp_path):
+    a = synthetic_run(tmp_path / "a", {"same": (1.0, 0.01), "slower": (1.0, 0.01),
+                                      "noisy": (1.0, 0.5), "faster": (2.0, 0.02)})
+    b = synthetic_run(tmp_path / "b", {"same": (1.005, 0.01), "slower": (1.3, 0.01),
+                                      "noisy": (1.3, 0.5), "faster": (1.0, 0.01)})
+    verdicts = {c.label.split(" · ")[0]: (round(c.ratio, 3), c.beyond_noise)
+                for c in compare_runs(a, b)}
+    assert verdicts == {"same": (1.005, False), "slower": (1.3, True),
+                        "noisy": (1.3, False), "faster": (0.5, True)}
+    output = runner.invoke(app, ["compare", str(a), str(b)]).output
+    assert "slower" in output and "within noise" in output
