@@ -61,8 +61,10 @@ def run(config: Config, run_dir: Path, console: Console, *, quiet: bool = False,
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
                     rows = study.run(case)
-                for row in rows:
-                    writers[study.csv_name].write(row)
+                by_file = rows if isinstance(rows, dict) else {study.csv_name: rows}
+                for name, file_rows in by_file.items():
+                    for row in file_rows:
+                        writers[name].write(row)
                 progress.advance(task)
     finally:
         for writer in writers.values():

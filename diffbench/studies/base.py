@@ -70,6 +70,8 @@ class Study:
     needs_backends: ClassVar[bool] = True
     files: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     """CSV file name → columns, for every CSV the study writes."""
+    csv_name: ClassVar[str]
+    """The file that rows returned as a plain list go to."""
 
     def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
         self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
@@ -88,8 +90,11 @@ class Study:
     def cases(self) -> list[Case]:
         raise NotImplementedError
 
-    def run(self, case: Case) -> list[dict[str, Any]]:
-        """Measure one case; never raises for a failing case: the rows carry the status."""
+    def run(self, case: Case) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
+        """Measure one case; never raises for a failing case: the rows carry the status.
+
+        Rows for ``csv_name``, or, for a study that writes several files, rows by file name.
+        """
         raise NotImplementedError
 
     def finish(self, console: Console) -> None:
