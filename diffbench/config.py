@@ -193,6 +193,11 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
                              f"{key}.{option}")
             check_type(value, type(backend.options[option]),
                        lambda m, k=f"{key}.{option}": section.fail(m, k))
+            allowed = backend.choices.get(option)
+            if allowed is not None and value not in allowed:
+                section.fail(f"backend {name!r} option {option!r} must be one of "
+                             f"{', '.join(map(repr, allowed))}; got {value!r}",
+                             f"{key}.{option}")
         specs.append(BackendSpec(name, dict(options)))
     return tuple(specs)
 
