@@ -209,7 +209,8 @@ def _study(section: _Section, families: Mapping[str, Family]) -> StudySpec:
     if kind not in STUDIES:
         section.fail(f"unknown study kind {kind!r}; valid: {', '.join(STUDIES)}", "kind")
     study = STUDIES[kind]
-    section.only({"kind", "families", "sizes", "backends", *study.settings})
+    section.only({"kind", "families", "sizes", *study.settings,
+                  *(("backends",) if study.needs_backends else ())})
     names = _list(section, "families", str, required=True)
     for i, name in enumerate(names):
         if name not in families:
