@@ -132,7 +132,7 @@ def merge_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the merged run.")],
 ) -> None:
     """Join shard runs (diffbench run --shard K/N) of one config into one run directory."""
-    from .runner import finish, make_studies
+    from .runner import case_csvs, finish, make_studies
     from .runstate import read_manifest
     from .shards import ShardError, merge
 
@@ -140,7 +140,7 @@ def merge_command(
         manifest = read_manifest(run_dirs[0])
         settings = load_config(manifest["config_path"])
         studies = make_studies(settings, out)
-        merged = merge(run_dirs, out, sorted({study.csv_name for study in studies}))
+        merged = merge(run_dirs, out, case_csvs(studies))
     except (FileNotFoundError, ConfigError, ShardError) as exc:
         fail(str(exc))
     if merged["machines_differ"]:

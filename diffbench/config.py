@@ -205,6 +205,11 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
                              f"{key}.{option}")
             check_type(value, type(backend.options[option]),
                        lambda m, k=f"{key}.{option}": section.fail(m, k))
+            allowed = backend.choices.get(option)
+            if allowed is not None and value not in allowed:
+                section.fail(f"backend {name!r} option {option!r} must be one of "
+                             f"{', '.join(map(repr, allowed))}; got {value!r}",
+                             f"{key}.{option}")
         specs.append(BackendSpec(name, dict(options)))
     return tuple(specs)
 
@@ -216,7 +221,8 @@ def _study(section: _Section, families: Mapping[str, Family]) -> StudySpec:
     if kind not in STUDIES:
         section.fail(f"unknown study kind {kind!r}; valid: {', '.join(STUDIES)}", "kind")
     study = STUDIES[kind]
-    section.only({"kind", "families", "sizes", "backends", *study.settings})
+    section.only({"kind", "families", "sizes", *study.settings,
+                  *(("backends",) if study.needs_backends else ())})
     names = _list(section, "families", str, required=True)
     for i, name in enumerate(names):
         if name not in families:

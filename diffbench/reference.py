@@ -109,3 +109,20 @@ def reference_gradient(
         tmp.write_text(json.dumps({"method": method, "digits": digits, "values": values}))
         tmp.replace(path)
     return reference
+
+
+def section_derivatives(problem: Problem, index: int, orders: tuple[int, ...],
+                        digits: int = DEFAULT_DIGITS) -> tuple[float, ...]:
+    """d^k f / dx_index^k at ``problem.x0`` for each k in ``orders``, by ``mpmath.diff``.
+
+    Computed at ``digits`` digits in the mpmath namespace, then rounded to float64.
+    """
+    with mpmath.workdps(digits):
+        x = mpmath_ops.asarray(problem.x0)
+
+        def along(t):
+            probe = x.copy()
+            probe[index] = t
+            return mpmath.mpf(problem.fn(probe, mpmath_ops))
+
+        return tuple(float(mpmath.diff(along, x[index], k)) for k in orders)

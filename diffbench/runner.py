@@ -61,6 +61,11 @@ def make_studies(config: Config, run_dir: Path) -> list[Study]:
             for i, spec in enumerate(config.studies)]
 
 
+def case_csvs(studies: Sequence[Study]) -> list[str]:
+    """The CSVs that get rows case by case (summaries written at the end are not among them)."""
+    return sorted({name for study in studies for name in study.files})
+
+
 def plan(studies: Sequence[Study], shard: tuple[int, int] | None) -> list[tuple[Study, Case]]:
     """Every (study, case) of the run, or of its shard ``(k, n)``, in config order."""
     work = [(study, case) for study in studies for case in study.cases()]
@@ -92,7 +97,7 @@ def run(config: Config, run_dir: Path, console: Console, options: RunOptions = R
     that of an interrupted run being resumed); raises ``RunInterrupted`` on Ctrl-C."""
     run_dir.mkdir(parents=True, exist_ok=True)
     studies = make_studies(config, run_dir)
-    case_files = sorted({study.csv_name for study in studies})
+    case_files = case_csvs(studies)
     if manifest is None:
         manifest = new_manifest(config, options, argv or sys.argv)
         for name in case_files:
@@ -121,13 +126,12 @@ def run(config: Config, run_dir: Path, console: Console, options: RunOptions = R
                     raise KeyboardInterrupt
                 progress.update(task, description=case.label)
                 isolate = options.isolate or config.run.isolate or case.isolate
-                rows = _run_case(study, case, isolator, isolate)
-                name = study.csv_name
-                if name not in writers:
-                    columns = (*study.files[name], *EXTRA_COLUMNS)
-                    writers[name] = CsvWriter(run_dir / name, columns)
-                for row in rows:
-                    writers[name].write({**row, "case": case.key, "shard": shard_label})
+                for name, rows in _run_case(study, case, isolator, isolate).items():
+                    if name not in writers:
+                        columns = (*study.files[name], *EXTRA_COLUMNS)
+                        writers[name] = CsvWriter(run_dir / name, columns)
+                    for row in rows:
+                        writers[name].write({**row, "case": case.key, "shard": shard_label})
                 manifest["done"].append(case.key)
                 write_manifest(run_dir, manifest)
                 progress.advance(task)
@@ -167,16 +171,20 @@ class _StopRequest:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def _run_case(study: Study, case: Case, isolator: Isolator, isolate: bool) -> list[dict]:
-    """The case's rows, measured here or in the worker; a killed case gets one failure row."""
+def _run_case(study: Study, case: Case, isolator: Isolator,
+              isolate: bool) -> dict[str, list[dict]]:
+    """The case's rows by file, measured here or in the worker; a killed case gets one
+    failure row."""
     if isolate:
         try:
-            return isolator.run(study.index, case.key, study.workspace.config.timing.budget_s)
+            rows = isolator.run(study.index, case.key, study.workspace.config.timing.budget_s)
         except CaseKilled as exc:
-            return [study.failure_row(case, exc.status, str(exc))]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
-        return study.run(case)
+            rows = [study.failure_row(case, exc.status, str(exc))]
+    else:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
+            rows = study.run(case)
+    return rows if isinstance(rows, dict) else {study.csv_name: rows}
 
 
 def finish(studies: Sequence[Study], console: Console) -> None:

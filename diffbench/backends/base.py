@@ -26,7 +26,8 @@ class Backend:
     """A method of differentiation.
 
     ``options`` maps each accepted config option to its default; the values' types are the
-    accepted types.  ``unavailable()`` returns why the backend cannot run here, or ``None``.
+    accepted types; ``choices`` narrows an option to a few values.  ``unavailable()`` returns
+    why the backend cannot run here, or ``None``.
     ``memory_method`` names how ``peak_bytes`` is measured: ``"tracemalloc"`` (the default,
     done by the study) or the backend's own ``measure_memory``.
     """
@@ -34,6 +35,8 @@ class Backend:
     name: ClassVar[str]
     description: ClassVar[str]
     options: ClassVar[Mapping[str, Any]] = {}
+    choices: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
+    """For options that take one of a few values: option → the values accepted."""
     memory_method: ClassVar[str] = "tracemalloc"
     isolate_by_default: ClassVar[bool] = False
     """Run every case in a child process with a time budget (for methods that can explode)."""

@@ -37,6 +37,12 @@ def ratio(value) -> str:
     return "–" if number is None else f"{number:.3g}"
 
 
+def short(value) -> str:
+    """Two significant digits: steps, errors and slopes in a narrow column."""
+    number = _number(value)
+    return "–" if number is None else f"{number:.2g}"
+
+
 def digits(value) -> str:
     number = _number(value)
     return "–" if number is None else f"{number:.1f}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich import box
 from rich.table import Table
 
 from . import format as fmt
@@ -46,5 +47,33 @@ def gradient_table(rows: Sequence[Mapping[str, str]], title: str = "gradient stu
             fmt.ratio(row.get("omega")), fmt.size_in_bytes(row.get("peak_bytes")),
             fmt.digits(row.get("digits")), fmt.integer(row.get("f_evals")), status_cell(row),
             row.get("message", ""),
+        )
+    return table
+
+
+def step_summary_table(rows: Sequence[Mapping[str, str]],
+                       title: str = "step sweep") -> Table:
+    """One line per family × component × rule: the measured optimum against the theory.
+
+    slope↓ and slope↑ are the fitted slopes below and above the optimum; h* and E* the
+    textbook optimum with σ = eps·|f| and with σ measured.  A rule that did not run shows its
+    status instead of h_opt.
+    """
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for column in ("family", "x", "rule", "h_opt", "err_near", "err_min", "slope↓", "slope↑",
+                   "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
+        table.add_column(column, justify="left" if column in ("family", "rule") else "right",
+                         no_wrap=True)
+    for row in rows:
+        where = fmt.short(row.get("point"))
+        if row.get("size") or row.get("component") not in ("", "0", None):
+            where = f"x[{row.get('component')}]={where}"
+        ran = row.get("status") == "ok"
+        table.add_row(
+            row["family"] + (f"[{row['size']}]" if row.get("size") else ""), where,
+            row.get("rule", ""), fmt.short(row.get("h_opt")) if ran else status_cell(row),
+            *(fmt.short(row.get(key)) for key in (
+                "err_near", "err_min", "slope_roundoff", "slope_truncation", "h_theory",
+                "err_theory", "h_noise", "err_noise")),
         )
     return table

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .base import Case, Study, Workspace
 from .gradient import GradientStudy
+from .step_sweep import StepSweepStudy
 
-STUDIES: dict[str, type[Study]] = {study.kind: study for study in (GradientStudy,)}
+STUDIES: dict[str, type[Study]] = {study.kind: study
+                                   for study in (GradientStudy, StepSweepStudy)}
 
 __all__ = ["STUDIES", "Case", "Study", "Workspace"]

@@ -77,9 +77,10 @@ class Study:
     settings: ClassVar[Mapping[str, Any]] = {}
     needs_backends: ClassVar[bool] = True
     files: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    """CSV file name → columns, for every CSV the study writes."""
+    """CSV file name → columns, for every CSV that gets rows case by case (summaries that
+    ``finish`` writes from them are not listed)."""
     csv_name: ClassVar[str]
-    """The CSV in ``files`` that gets the case rows; the others are summaries."""
+    """The file in ``files`` that rows returned as a plain list go to, failure rows too."""
 
     def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
         self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
@@ -98,8 +99,11 @@ class Study:
     def cases(self) -> list[Case]:
         raise NotImplementedError
 
-    def run(self, case: Case) -> list[dict[str, Any]]:
-        """Measure one case; never raises for a failing case: the rows carry the status."""
+    def run(self, case: Case) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
+        """Measure one case; never raises for a failing case: the rows carry the status.
+
+        Rows for ``csv_name``, or, for a study that writes several files, rows by file name.
+        """
         raise NotImplementedError
 
     def failure_row(self, case: Case, status: str, message: str) -> dict[str, Any]:

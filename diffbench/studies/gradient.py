@@ -22,7 +22,7 @@ COLUMNS = (
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
     "timing_note",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
-    "reference_method", "f_evals", "tape_len",
+    "reference_method", "f_evals", "tape_len", "err_estimate", "err_estimate_ratio",
 )
 
 
@@ -37,6 +37,19 @@ class CaseFailed(Exception):
 def _finite(values, what: str) -> None:
     if not np.all(np.isfinite(values)):
         raise CaseFailed("nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}")
+
+
+def estimated_error(gradient: np.ndarray, estimates, kinks) -> float | None:
+    """The backend's own estimate of ``err_max``: max_i estimate_i / |g_i|.
+
+    Kinks are left out, as in ``err_max``, and so are components where g_i is exactly 0
+    (their relative error is 0 or undefined).
+    """
+    estimates = np.asarray(estimates, dtype=float).ravel()
+    keep = [i for i in range(gradient.size) if i not in kinks and gradient.ravel()[i] != 0.0]
+    if not keep:
+        return None
+    return float(np.max(estimates[keep] / np.abs(gradient.ravel()[keep])))
 
 
 def _kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
@@ -122,7 +135,8 @@ class GradientStudy(Study):
         else:
             row["peak_bytes"] = backend.measure_memory(prepared, x)
         row["memory_method"] = backend.memory_method if row["peak_bytes"] is not None else "none"
-        row.update({k: v for k, v in prepared.stats().items() if k in COLUMNS})
+        stats = prepared.stats()
+        row.update({k: v for k, v in stats.items() if k in COLUMNS})
 
         try:
             reference = self.workspace.reference(problem)
@@ -132,5 +146,10 @@ class GradientStudy(Study):
         error = gradient_error(gradient, expected, skip=problem.kinks)
         row.update(err_max=error.max, err_median=error.median, digits=error.digits,
                    reference_method=reference.method)
+        if "err_estimates" in stats:
+            row["err_estimate"] = estimated_error(gradient, stats["err_estimates"],
+                                                  problem.kinks)
+            if row["err_estimate"] is not None and error.max > 0.0:
+                row["err_estimate_ratio"] = row["err_estimate"] / error.max
         if problem.kinks:
             row["message"] = _kink_note(gradient, expected, problem.kinks)

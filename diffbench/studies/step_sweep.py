@@ -1,0 +1,164 @@
+"""The step-sweep study: the error of every difference rule over a grid of steps h.
+
+One case is a family at a size; it sweeps the partial derivative along a few components of x
+(all of them for one input), each against the 50-digit reference, and summarizes each
+component × rule: the measured optimum, the slopes, and the textbook and noise-aware theory.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from ..families import Problem
+from ..measure.differences import RULES, NotAnalytic, Section, difference
+from ..measure.error import relative_errors
+from ..measure.noise import estimate_noise
+from ..measure.sweep import summarize, textbook_optimum
+from ..reference import NoReference, section_derivatives
+from ..report.tables import step_summary_table
+from ..results import read_rows
+from .base import Case, Study
+
+EPS = float(np.finfo(float).eps)
+
+SWEEP_COLUMNS = (
+    "study", "family", "size", "component", "point", "rule", "h", "step", "vanished",
+    "value", "reference", "err", "status", "message",
+)
+SUMMARY_COLUMNS = (
+    "study", "family", "size", "component", "point", "rule", "status", "message",
+    "h_opt", "err_min", "err_near", "slope_roundoff", "slope_truncation",
+    "f_value", "d2", "d3", "sigma_eps", "h_theory", "err_theory",
+    "sigma_noise", "h_noise", "err_noise",
+)
+
+
+def step_grid(extra: dict[str, Any], x: float) -> np.ndarray:
+    """The steps of the sweep at the point ``x``, smallest first."""
+    low, high, points = extra["h_min"], extra["h_max"], extra["h_points"]
+    grid = (np.logspace(np.log10(low), np.log10(high), points) if extra["h_log"]
+            else np.linspace(low, high, points))
+    return grid * max(1.0, abs(x)) if extra["h_relative"] else grid
+
+
+def swept_components(problem: Problem, reference: np.ndarray, count: int) -> list[int]:
+    """Up to ``count`` components, evenly spread, skipping kinks and zero derivatives."""
+    candidates = [i for i in range(problem.n)
+                  if i not in problem.kinks and reference[i] != 0.0]
+    if len(candidates) <= count:
+        return candidates
+    picks = np.unique(np.linspace(0, len(candidates) - 1, count).round().astype(int))
+    return [candidates[i] for i in picks]
+
+
+class StepSweepStudy(Study):
+    kind = "step-sweep"
+    needs_backends = False
+    settings = {"h_min": 1e-16, "h_max": 0.1, "h_points": 121, "h_log": True,
+                "h_relative": True, "components": 3}
+    files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS}
+    csv_name = "step_sweep.csv"
+    summary_name = "step_summary.csv"
+
+    @classmethod
+    def validate(cls, extra, fail) -> None:
+        for key in ("h_min", "h_max"):
+            if extra[key] <= 0.0:
+                fail(f"must be > 0, got {extra[key]}", key)
+        if extra["h_min"] >= extra["h_max"]:
+            fail(f"must be < h_max = {extra['h_max']}, got {extra['h_min']}", "h_min")
+        if extra["h_points"] < 2:
+            fail(f"must be >= 2, got {extra['h_points']}", "h_points")
+        if extra["components"] < 1:
+            fail(f"must be >= 1, got {extra['components']}", "components")
+
+    def cases(self) -> list[Case]:
+        cases = []
+        for family in self.spec.families:
+            for size in dict.fromkeys(self.sizes_for(family)):
+                key = f"{self.index}:{self.kind}:{family}:{size}"
+                label = f"step sweep · {family}{'' if size is None else f'[{size}]'}"
+                cases.append(Case(key, label, {"family": family, "size": size}))
+        return cases
+
+    def run(self, case: Case) -> dict[str, list[dict[str, Any]]]:
+        family, size = case.identity["family"], case.identity["size"]
+        head = {"study": self.kind, "family": family, "size": size}
+        try:
+            problem = self.workspace.problem(family, size)
+            reference = self.workspace.reference(problem).as_float()
+        except NoReference as exc:
+            return {self.csv_name: [{**head, "status": "no-reference", "message": str(exc)}]}
+        except Exception as exc:  # one failing case is a row, never a crash of the run
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return {self.csv_name: [{**head, "status": "error", "message":
+                                     f"{type(exc).__name__}: {exc} ({where.name}, "
+                                     f"line {where.lineno})"}]}
+        sweep, summary = [], []
+        for index in swept_components(problem, reference, self.spec.extra["components"]):
+            section = Section(problem, index)
+            at = {**head, "component": index, "point": section.x}
+            rows, sums = self._sweep(section, float(reference[index]), at)
+            sweep += rows
+            summary += sums
+        return {self.csv_name: sweep, self.summary_name: summary}
+
+    def _sweep(self, section: Section, reference: float, at: dict[str, Any]):
+        """Rows for every rule × h at one component, and one summary row per rule."""
+        grid = step_grid(self.spec.extra, section.x)
+        theory = self._theory(section, reference)
+        rows, summaries = [], []
+        for rule in RULES:
+            try:
+                estimates = [difference(section, rule, h) for h in grid]
+            except NotAnalytic as exc:
+                message = f"the complex step needs an analytic f: {exc}"
+                rows.append({**at, "rule": rule, "status": "unsupported", "message": message})
+                summaries.append({**at, "rule": rule, "status": "unsupported",
+                                  "message": message})
+                continue
+            values = np.array([e.value for e in estimates])
+            errors = relative_errors(values, np.full(values.size, reference))
+            for h, estimate, err in zip(grid, estimates, errors, strict=True):
+                vanished = rule != "complex" and estimate.step == 0.0
+                status = "ok" if np.isfinite(err) else ("skipped" if vanished else "nan")
+                rows.append({**at, "rule": rule, "h": float(h), "step": estimate.step,
+                             "vanished": vanished, "value": estimate.value,
+                             "reference": reference, "err": float(err), "status": status,
+                             "message": "x ± h == x: the step vanished" if vanished else ""})
+            vanished = np.array([rule != "complex" and e.step == 0.0 for e in estimates])
+            found = summarize(grid, np.where(vanished, np.nan, errors))
+            summaries.append({**at, "rule": rule, "status": "ok", "message": "",
+                              **vars(found), **self._predicted(rule, theory, reference)})
+        return rows, summaries
+
+    def _theory(self, section: Section, reference: float) -> dict[str, float | None]:
+        """|f|, |f''|, |f'''| (50-digit reference), σ = eps·|f|, and σ measured (ECnoise)."""
+        digits = self.workspace.config.reference.digits
+        d2, d3 = section_derivatives(section.problem, section.index, (2, 3), digits)
+        f_value = abs(section(section.x))
+        noise = estimate_noise(section, section.x)
+        return {"f_value": f_value, "d2": abs(d2), "d3": abs(d3), "sigma_eps": EPS * f_value,
+                "sigma_noise": None if noise is None else noise.sigma}
+
+    @staticmethod
+    def _predicted(rule: str, theory: dict[str, float | None], reference: float):
+        """h* and the relative E* with the textbook σ and with the measured σ."""
+        scale = abs(reference)
+        row: dict[str, Any] = dict(theory)
+        for sigma_key, h_key, err_key in (("sigma_eps", "h_theory", "err_theory"),
+                                          ("sigma_noise", "h_noise", "err_noise")):
+            sigma = theory[sigma_key]
+            h, err = (None, None) if sigma is None else textbook_optimum(
+                rule, sigma, theory["d2"], theory["d3"])
+            row[h_key], row[err_key] = h, None if err is None else err / scale
+        return row
+
+    def finish(self, console: Console) -> None:
+        path = self.run_dir / self.summary_name
+        if path.exists():
+            console.print(step_summary_table(read_rows(path), title=f"step sweep · {path}"))
