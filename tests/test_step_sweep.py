@@ -14,7 +14,7 @@ from diffbench.measure.noise import noise_from_table
 from diffbench.measure.sweep import loglog_slope
 from diffbench.reference import reference_gradient
 from diffbench.results import read_rows
-from diffbench.runner import run
+from diffbench.runner import RunOptions, run
 from diffbench.studies.step_sweep import SUMMARY_COLUMNS, SWEEP_COLUMNS
 
 EPS = np.finfo(float).eps
@@ -180,8 +180,8 @@ def test_gradient_study_reports_auto_cost_and_error_estimate(tmp_path):
     path.write_text('[timing]\nmin_sample_s = 0.0005\nrepeats = 2\n'
                     '[[study]]\nkind = "gradient"\nfamilies = ["cancel"]\n'
                     'backends = ["central", { name = "central", step = "auto" }]\n')
-    run(load_config(path), tmp_path / "run", Console(file=open(tmp_path / "out.txt", "w")),  # noqa: SIM115
-        quiet=True, argv=["test"])
+    run(load_config(path), tmp_path / "run", Console(quiet=True),
+        RunOptions(quiet=True, plots=False), argv=["test"])
     rows = {r["variant"]: r for r in read_rows(tmp_path / "run" / "gradient.csv")}
     assert rows["default"]["f_evals"] == "2" and rows["default"]["err_estimate"] == ""
     auto = rows["step=auto"]
