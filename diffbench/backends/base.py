@@ -11,7 +11,11 @@ from ..families import Problem
 
 
 class Prepared(Protocol):
-    """A gradient ready to be timed; ``stats()`` adds counts such as ``f_evals`` or ``tape_len``."""
+    """A gradient ready to be timed; ``stats()`` adds counts such as ``f_evals`` or ``tape_len``.
+
+    A prepared gradient may also offer ``gradient_mp(x)``: the same gradient evaluated in
+    mpmath at the caller's working precision, which the gradient study checks as ``digits_mp``.
+    """
 
     def gradient(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -28,7 +32,9 @@ class Backend:
     ``options`` maps each accepted config option to its default; the values' types are the
     accepted types.  ``unavailable()`` returns why the backend cannot run here, or ``None``.
     ``memory_method`` names how ``peak_bytes`` is measured: ``"tracemalloc"`` (the default,
-    done by the study) or the backend's own ``measure_memory``.
+    done by the study) or the backend's own ``measure_memory``.  ``prepare`` also receives
+    ``budget_s`` (the config's ``timing.budget_s``): a backend whose preparation may explode
+    raises ``measure.timing.BudgetExceeded`` once it is spent; the others ignore it.
     """
 
     name: ClassVar[str]

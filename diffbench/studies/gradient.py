@@ -6,15 +6,17 @@ import time
 import traceback
 from typing import Any
 
+import mpmath
 import numpy as np
 from rich.console import Console
 
 from ..backends import Backend, UnsupportedCase, registry, variant_label
 from ..families import Problem
-from ..measure.error import gradient_error
+from ..measure.error import correct_digits, gradient_error, mp_max_relative_error
 from ..measure.memory import traced_peak
 from ..measure.timing import BudgetExceeded, Timing, time_call
-from ..reference import NoReference
+from ..ops import mpmath_ops
+from ..reference import NoReference, Reference
 from ..report.tables import gradient_table
 from ..results import append_json_line, read_rows
 from .base import Case, Study
@@ -23,7 +25,8 @@ COLUMNS = (
     "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
-    "reference_method", "f_evals", "tape_len",
+    "reference_method", "f_evals", "tape_len", "build_s", "diff_s", "cse_s", "compile_s",
+    "digits_mp",
 )
 
 
@@ -43,6 +46,14 @@ def _finite(values, what: str) -> None:
 def _kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
     return "; ".join(f"kink x[{i}]: gives {gradient[i]:.6g}, reference {reference[i]:.6g}"
                      for i in kinks)
+
+
+def _digits_mp(prepared, problem: Problem, reference: Reference) -> float:
+    """Correct digits of ``prepared.gradient_mp`` at the reference's precision, kinks skipped."""
+    with mpmath.workdps(reference.digits):
+        gradient = prepared.gradient_mp(mpmath_ops.asarray(problem.x0))
+        error = mp_max_relative_error(gradient, reference.as_mpf(), skip=problem.kinks)
+    return correct_digits(error, max_digits=reference.digits)
 
 
 class GradientStudy(Study):
@@ -103,9 +114,12 @@ class GradientStudy(Study):
         _finite(f_value, f"f(x0) = {f_value}")
         start = time.perf_counter()
         try:
-            prepared = backend.prepare(problem, **options)
+            prepared = backend.prepare(problem, budget_s=self.workspace.config.timing.budget_s,
+                                       **options)
         except UnsupportedCase as exc:
             raise CaseFailed("unsupported", str(exc)) from exc
+        except BudgetExceeded as exc:
+            raise CaseFailed("timeout", str(exc)) from exc
         row["setup_s"] = time.perf_counter() - start
         gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
         _finite(gradient, "the gradient")
@@ -134,8 +148,11 @@ class GradientStudy(Study):
         error = gradient_error(gradient, expected, skip=problem.kinks)
         row.update(err_max=error.max, err_median=error.median, digits=error.digits,
                    reference_method=reference.method)
+        if hasattr(prepared, "gradient_mp"):
+            row["digits_mp"] = _digits_mp(prepared, problem, reference)
         if problem.kinks:
-            row["message"] = _kink_note(gradient, expected, problem.kinks)
+            notes = (row["message"], _kink_note(gradient, expected, problem.kinks))
+            row["message"] = "; ".join(note for note in notes if note)
 
     def finish(self, console: Console) -> None:
         path = self.run_dir / self.csv_name
