@@ -67,9 +67,10 @@ def run(config: Config, run_dir: Path, console: Console, *, quiet: bool = False,
     finally:
         for writer in writers.values():
             writer.close()
+    summary = Console(quiet=True) if quiet else console
     finished: set[str] = set()
     for study in studies:
-        if study.kind not in finished and not quiet:
-            study.finish(console)
+        if study.kind not in finished:
+            study.finish(summary)
         finished.add(study.kind)
     return run_dir
