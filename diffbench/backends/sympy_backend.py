@@ -53,13 +53,16 @@ def differentiate(f: sympy.Expr, xs: tuple[sympy.Symbol, ...]) -> tuple[sympy.Ex
 
 def differentiate_symengine(f: sympy.Expr,
                             xs: tuple[sympy.Symbol, ...]) -> tuple[sympy.Expr, ...]:
-    """∂f/∂x_i in SymEngine, converted back to SymPy; raises ``UnsupportedCase`` when
-    SymEngine cannot convert f or leaves a derivative unevaluated (``Max``, ``Abs``)."""
+    """∂f/∂x_i in SymEngine, converted back to SymPy over the same real symbols ``xs``;
+    raises ``UnsupportedCase`` when SymEngine cannot convert f or leaves a derivative
+    unevaluated (``Max``, ``Abs``)."""
     import symengine
 
+    own_symbols = {sympy.Symbol(x.name): x for x in xs}  # SymEngine drops the assumptions
     try:
         g = symengine.sympify(f)
-        gradient = tuple(sympy.sympify(g.diff(symengine.sympify(x))) for x in xs)
+        gradient = tuple(sympy.sympify(g.diff(symengine.sympify(x))).xreplace(own_symbols)
+                         for x in xs)
     except (TypeError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise UnsupportedCase(f"symengine cannot differentiate this f: {exc}") from exc
     if any(isinstance(node, sympy.Derivative) for node in distinct_nodes(gradient)):

@@ -2,6 +2,9 @@
 
 The child streams picklable items back through a pipe as it produces them, so the parent
 keeps everything finished before the deadline; the child never outlives ``run_in_child``.
+Forking lets the work be any closure (families are closures, which spawn could not pickle).
+JAX warns at every fork of a process where it runs threads; the child runs no JAX code and
+ends with ``os._exit``, so that warning is silenced here.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +59,10 @@ def run_in_child(work: Work, budget_s: float) -> ChildOutcome:
     start = time.perf_counter()
     deadline = start + budget_s
     outcome = ChildOutcome()
-    process.start()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                category=RuntimeWarning)
+        process.start()
     sender.close()
     try:
         while True:
