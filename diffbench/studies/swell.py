@@ -84,12 +84,16 @@ def _swell_rows(problem: Problem, send: Callable[[dict[str, Any]], None]) -> Non
     row("cse", nodes_f, nodes_df, diff_s + cse_s, time.perf_counter() - start)
 
     start = time.perf_counter()
-    length = tape_length(problem)
-    if length is None:
-        row("tape", None, None, None, status="unsupported",
-            message="diffbench.ad (the native reverse-mode engine) is not available")
+    try:
+        length = tape_length(problem)
+    except Exception as exc:  # a failing engine is this row's status, not the case's
+        row("tape", None, None, None, status="error", message=f"{type(exc).__name__}: {exc}")
     else:
-        row("tape", length, TAPE_ADJOINT_FACTOR * length, time.perf_counter() - start)
+        if length is None:
+            row("tape", None, None, None, status="unsupported",
+                message="diffbench.ad (the native reverse-mode engine) is not available")
+        else:
+            row("tape", length, TAPE_ADJOINT_FACTOR * length, time.perf_counter() - start)
 
     nodes_f, nodes_df, measure_s = _sizes(ops_count, f, gradient)
     row("count_ops", nodes_f, nodes_df, diff_s, measure_s)
