@@ -8,9 +8,10 @@ from importlib.metadata import entry_points
 from .base import Backend, Prepared, UnsupportedCase, variant_label
 from .central import Central
 from .jax_backend import Jax
+from .sympy_backend import Sympy
 
 ENTRY_POINT_GROUP = "diffbench.backends"
-_BUILTIN: tuple[type[Backend], ...] = (Central, Jax)
+_BUILTIN: tuple[type[Backend], ...] = (Central, Jax, Sympy)
 
 
 @cache

@@ -11,7 +11,11 @@ from ..families import Problem
 
 
 class Prepared(Protocol):
-    """A gradient ready to be timed; ``stats()`` adds counts such as ``f_evals`` or ``tape_len``."""
+    """A gradient ready to be timed; ``stats()`` adds counts such as ``f_evals`` or ``tape_len``.
+
+    A prepared gradient may also offer ``gradient_mp(x)``: the same gradient evaluated in
+    mpmath at the caller's working precision, which the gradient study checks as ``digits_mp``.
+    """
 
     def gradient(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -39,7 +43,8 @@ class Backend:
     """For options that take one of a few values: option → the values accepted."""
     memory_method: ClassVar[str] = "tracemalloc"
     isolate_by_default: ClassVar[bool] = False
-    """Run every case in a child process with a time budget (for methods that can explode)."""
+    """Run every case in a child process with a time budget and a memory cap, even without
+    ``--isolate`` (for methods that can explode, such as symbolic differentiation)."""
 
     def unavailable(self) -> str | None:
         return None

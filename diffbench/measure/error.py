@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 
 TINY = np.finfo(float).tiny
@@ -21,13 +22,13 @@ class GradientError:
         return correct_digits(self.max)
 
 
-def correct_digits(relative_error: float) -> float:
-    """−log10 of a relative error, clipped to [0, 16]; NaN stays NaN."""
+def correct_digits(relative_error: float, max_digits: float = MAX_DIGITS) -> float:
+    """−log10 of a relative error, clipped to [0, max_digits]; NaN stays NaN."""
     if np.isnan(relative_error):
         return float("nan")
     if relative_error <= 0.0:
-        return MAX_DIGITS
-    return float(np.clip(-np.log10(relative_error), 0.0, MAX_DIGITS))
+        return float(max_digits)
+    return float(np.clip(-np.log10(relative_error), 0.0, max_digits))
 
 
 def relative_errors(gradient: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -46,3 +47,11 @@ def gradient_error(gradient: np.ndarray, reference: np.ndarray, skip=()) -> Grad
     if errors.size == 0:
         return GradientError(float("nan"), float("nan"))
     return GradientError(float(np.max(errors)), float(np.median(errors)))
+
+
+def mp_max_relative_error(gradient, reference, skip=()) -> float:
+    """Max over components not in ``skip`` of |g − r| / max(|r|, tiny), computed in mpmath
+    at the working precision (call inside ``mpmath.workdps``), returned as a float."""
+    errors = [abs(g - r) / max(abs(r), mpmath.mpf(TINY))
+              for i, (g, r) in enumerate(zip(gradient, reference, strict=True)) if i not in skip]
+    return float(max(errors)) if errors else float("nan")

@@ -77,3 +77,49 @@ def step_summary_table(rows: Sequence[Mapping[str, str]],
                 "err_theory", "h_noise", "err_noise")),
         )
     return table
+
+
+def _swell_cell(row: Mapping[str, str] | None) -> str:
+    if row is None:
+        return "–"
+    if row.get("status") != "ok":
+        return status_cell(row)
+    return (f"{fmt.integer(row.get('nodes_f'))} → {fmt.integer(row.get('nodes_df'))} "
+            f"[dim]×{fmt.ratio(row.get('ratio'))}[/dim]")
+
+
+def swell_table(rows: Sequence[Mapping[str, str]], title: str = "swell study") -> Table:
+    """One line per family and size; per representation, size of f → size of its gradient
+    and their ratio."""
+    representations = list(dict.fromkeys(row["representation"] for row in rows))
+    cases: dict[tuple[str, str], dict[str, Mapping[str, str]]] = {}
+    for row in rows:
+        cases.setdefault((row["family"], row.get("size", "")), {})[row["representation"]] = row
+    table = Table(title=title, header_style="bold")
+    table.add_column("family", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("diff", justify="right", no_wrap=True)
+    for representation in representations:
+        table.add_column(f"{representation} f → f′", justify="right", no_wrap=True)
+    for (family, size), by_representation in cases.items():
+        diff = next((r.get("diff_s") for r in by_representation.values()
+                     if r.get("representation") == "tree"), None)
+        table.add_row(family, size or "–", fmt.seconds(diff),
+                      *(_swell_cell(by_representation.get(rep)) for rep in representations))
+    return table
+
+
+def swell_fit_table(rows: Sequence[Mapping[str, str]],
+                    title: str = "growth of the gradient's size") -> Table:
+    """Per family and representation: factor per step, exponent, and the better model."""
+    table = Table(title=title, header_style="bold")
+    for column, justify in (("family", "left"), ("representation", "left"),
+                            ("sizes", "right"), ("points", "right"), ("× per step", "right"),
+                            ("exponent", "right"), ("better fit", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for row in rows:
+        table.add_row(row["family"], row["representation"],
+                      f"{row['size_min']}…{row['size_max']}", row["points"],
+                      fmt.ratio(row.get("factor_per_step")), fmt.ratio(row.get("exponent")),
+                      row.get("growth") or "–")
+    return table

@@ -5,8 +5,10 @@ from __future__ import annotations
 from .base import Case, Study, Workspace
 from .gradient import GradientStudy
 from .step_sweep import StepSweepStudy
+from .swell import SwellStudy
 
-STUDIES: dict[str, type[Study]] = {study.kind: study
-                                   for study in (GradientStudy, StepSweepStudy)}
+STUDIES: dict[str, type[Study]] = {
+    study.kind: study for study in (GradientStudy, StepSweepStudy, SwellStudy)
+}
 
 __all__ = ["STUDIES", "Case", "Study", "Workspace"]

@@ -32,6 +32,11 @@ class Case:
     isolate: bool = False
 
 
+def sized_name(family: str, size: int | None) -> str:
+    """``family`` or ``family[size]``, for labels."""
+    return family if size is None else f"{family}[{size}]"
+
+
 class Workspace:
     """What cases of one run share: built problems and their reference gradients."""
 
@@ -98,6 +103,16 @@ class Study:
 
     def cases(self) -> list[Case]:
         raise NotImplementedError
+
+    def family_cases(self) -> list[Case]:
+        """One case per family × size, for studies that take no backends."""
+        cases = []
+        for family in self.spec.families:
+            for size in dict.fromkeys(self.sizes_for(family)):
+                key = f"{self.index}:{self.kind}:{family}:{size}"
+                label = f"{self.kind} · {sized_name(family, size)}"
+                cases.append(Case(key, label, {"family": family, "size": size}))
+        return cases
 
     def run(self, case: Case) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
         """Measure one case; never raises for a failing case: the rows carry the status.

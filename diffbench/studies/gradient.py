@@ -6,16 +6,18 @@ import time
 import traceback
 from typing import Any
 
+import mpmath
 import numpy as np
 
 from ..backends import Backend, UnsupportedCase, registry, variant_label
 from ..families import Problem
-from ..measure.error import gradient_error
+from ..measure.error import correct_digits, gradient_error, mp_max_relative_error
 from ..measure.memory import traced_peak
 from ..measure.timing import BudgetExceeded, Timing, time_call
-from ..reference import NoReference
+from ..ops import mpmath_ops
+from ..reference import NoReference, Reference
 from ..results import append_json_line
-from .base import Case, Study
+from .base import Case, Study, sized_name
 
 COLUMNS = (
     "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
@@ -23,6 +25,7 @@ COLUMNS = (
     "timing_note",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
     "reference_method", "f_evals", "tape_len", "err_estimate", "err_estimate_ratio",
+    "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
 )
 
 
@@ -57,6 +60,14 @@ def _kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
                      for i in kinks)
 
 
+def _digits_mp(prepared, problem: Problem, reference: Reference) -> float:
+    """Correct digits of ``prepared.gradient_mp`` at the reference's precision, kinks skipped."""
+    with mpmath.workdps(reference.digits):
+        gradient = prepared.gradient_mp(mpmath_ops.asarray(problem.x0))
+        error = mp_max_relative_error(gradient, reference.as_mpf(), skip=problem.kinks)
+    return correct_digits(error, max_digits=reference.digits)
+
+
 class GradientStudy(Study):
     kind = "gradient"
     files = {"gradient.csv": COLUMNS}
@@ -69,7 +80,7 @@ class GradientStudy(Study):
                 for spec in self.spec.backends:
                     variant = variant_label(spec.options)
                     key = f"{self.index}:{self.kind}:{family}:{size}:{spec.name}:{variant}"
-                    label = f"{family}{'' if size is None else f'[{size}]'} · {spec.name}"
+                    label = f"{sized_name(family, size)} · {spec.name}"
                     if variant != "default":
                         label += f" ({variant})"
                     backend = registry()[spec.name]
@@ -151,5 +162,8 @@ class GradientStudy(Study):
                                                   problem.kinks)
             if row["err_estimate"] is not None and error.max > 0.0:
                 row["err_estimate_ratio"] = row["err_estimate"] / error.max
+        if hasattr(prepared, "gradient_mp"):
+            row["digits_mp"] = _digits_mp(prepared, problem, reference)
         if problem.kinks:
-            row["message"] = _kink_note(gradient, expected, problem.kinks)
+            notes = (row["message"], _kink_note(gradient, expected, problem.kinks))
+            row["message"] = "; ".join(note for note in notes if note)

@@ -77,13 +77,7 @@ class StepSweepStudy(Study):
             fail(f"must be >= 1, got {extra['components']}", "components")
 
     def cases(self) -> list[Case]:
-        cases = []
-        for family in self.spec.families:
-            for size in dict.fromkeys(self.sizes_for(family)):
-                key = f"{self.index}:{self.kind}:{family}:{size}"
-                label = f"step sweep · {family}{'' if size is None else f'[{size}]'}"
-                cases.append(Case(key, label, {"family": family, "size": size}))
-        return cases
+        return self.family_cases()
 
     def run(self, case: Case) -> dict[str, list[dict[str, Any]]]:
         family, size = case.identity["family"], case.identity["size"]

@@ -1,0 +1,61 @@
+"""How a size grows with a parameter: a factor per step, or an exponent, by least squares.
+
+Both models are fitted to log(value): exponential, log y = a + b·s (factor per step e^b),
+and power, log y = a + p·log s (exponent p), over the larger half of the distinct sizes (at
+least the three largest), where the leading term dominates the lower-order ones.  The better
+model is the one with the smaller root-mean-square residual in log y, chosen only from three
+points on (two fit both exactly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_POINTS_TO_CHOOSE = 3
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Both fits over the ``points`` (size, value) pairs used, from ``size_min`` up."""
+
+    points: int
+    size_min: float
+    factor_per_step: float
+    exponent: float
+    rms_exponential: float
+    rms_power: float
+
+    @property
+    def model(self) -> str:
+        """``"exponential"``, ``"power"``, or ``""`` when too few points to tell."""
+        if self.points < MIN_POINTS_TO_CHOOSE:
+            return ""
+        return "exponential" if self.rms_exponential < self.rms_power else "power"
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and RMS residual of the least-squares line through (x, y)."""
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    return float(slope), float(np.sqrt(np.mean(residual**2)))
+
+
+def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> Growth | None:
+    """Fit both models; ``None`` unless there are two distinct sizes with positive values."""
+    pairs = [(float(s), float(v)) for s, v in zip(sizes, values, strict=True)
+             if s > 0 and v > 0]
+    if len({s for s, _ in pairs}) < 2:
+        return None
+    distinct = sorted({s for s, _ in pairs})
+    upper = distinct[len(distinct) // 2:]
+    kept = set(upper if len(upper) >= MIN_POINTS_TO_CHOOSE else distinct[-MIN_POINTS_TO_CHOOSE:])
+    pairs = sorted(pair for pair in pairs if pair[0] in kept)
+    s, v = np.array(pairs).T
+    log_v = np.log(v)
+    slope, rms_exponential = _line(s, log_v)
+    exponent, rms_power = _line(np.log(s), log_v)
+    return Growth(len(pairs), float(s[0]), float(np.exp(slope)), exponent, rms_exponential,
+                  rms_power)

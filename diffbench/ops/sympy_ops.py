@@ -1,0 +1,85 @@
+"""Symbolic namespace over object arrays of SymPy expressions.
+
+Arrays are ``SymbolicArray``: object ndarrays whose comparisons give SymPy relationals
+elementwise (a plain object array would call ``bool`` on each ``x0 > 0`` and raise), so
+``where(x > 0, a, b)`` builds a ``Piecewise``.  Elementwise functions go through
+``np.frompyfunc``; operators, slicing, ``sum`` and ``@`` already work on object arrays.
+``log1p`` and ``expm1`` are SymPy's codegen functions, which differentiate and print to numpy
+and mpmath as themselves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+from sympy.codegen.cfunctions import expm1 as _expm1
+from sympy.codegen.cfunctions import log1p as _log1p
+
+
+class SymbolicArray(np.ndarray):
+    """An object array whose ``< <= > >=`` return object arrays of SymPy relationals."""
+
+    def __lt__(self, other):
+        return np.less(self, other, dtype=object)
+
+    def __le__(self, other):
+        return np.less_equal(self, other, dtype=object)
+
+    def __gt__(self, other):
+        return np.greater(self, other, dtype=object)
+
+    def __ge__(self, other):
+        return np.greater_equal(self, other, dtype=object)
+
+
+def asarray(values) -> SymbolicArray:
+    """An object ``SymbolicArray`` of the values (numbers are kept as they are)."""
+    return np.asarray(values, dtype=object).view(SymbolicArray)
+
+
+def symbols(n: int, prefix: str = "x") -> SymbolicArray:
+    """The inputs ``x0 … x{n-1}`` as real symbols, in a ``SymbolicArray``."""
+    return asarray(sympy.symbols(f"{prefix}0:{n}", real=True))
+
+
+def as_expr(value) -> sympy.Expr:
+    """A family's scalar result (a 0-d array, a number or an expression) as one expression."""
+    return sympy.sympify(np.asarray(value, dtype=object).item())
+
+
+def _elementwise(fn, name: str, nin: int = 1):
+    ufunc = np.frompyfunc(fn, nin, 1)
+
+    def apply(*args):
+        return ufunc(*args)
+
+    apply.__name__ = name
+    apply.__doc__ = f"Elementwise {name} over expressions or object arrays of them."
+    return apply
+
+
+def _piecewise(condition, a, b):
+    return sympy.Piecewise((a, condition), (b, True))
+
+
+sin = _elementwise(sympy.sin, "sin")
+cos = _elementwise(sympy.cos, "cos")
+tan = _elementwise(sympy.tan, "tan")
+exp = _elementwise(sympy.exp, "exp")
+log = _elementwise(sympy.log, "log")
+log1p = _elementwise(_log1p, "log1p")
+expm1 = _elementwise(_expm1, "expm1")
+sqrt = _elementwise(sympy.sqrt, "sqrt")
+tanh = _elementwise(sympy.tanh, "tanh")
+arctan = _elementwise(sympy.atan, "arctan")
+abs = _elementwise(sympy.Abs, "abs")  # noqa: A001 - the contract's name
+maximum = _elementwise(sympy.Max, "maximum", 2)
+minimum = _elementwise(sympy.Min, "minimum", 2)
+where = _elementwise(_piecewise, "where", 3)
+
+sum = np.sum  # noqa: A001
+prod = np.prod
+mean = np.mean
+dot = np.dot
+matmul = np.matmul
+reshape = np.reshape
