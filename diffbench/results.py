@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 STATUSES = ("ok", "error", "timeout", "out-of-memory", "unsupported", "no-reference", "nan",
             "skipped")
 """Every status a row can have; anything but ``ok`` comes with a message."""
@@ -22,6 +24,8 @@ PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "
 
 def format_cell(value: Any) -> str:
     """CSV text for a value: empty for None and NaN, full precision for floats."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):

@@ -119,3 +119,31 @@ def test_compare_flags_exactly_the_differences_beyond_noise(tmp_path):
                         "noisy": (1.3, False), "faster": (0.5, True)}
     output = runner.invoke(app, ["compare", str(a), str(b)]).output
     assert "slower" in output and "within noise" in output
+
+
+def test_csv_cells_are_plain_numbers(tmp_path):
+    import numpy as np
+
+    from diffbench.results import format_cell
+
+    assert format_cell(np.float64(0.1)) == "0.1"
+    assert format_cell(np.bool_(True)) == "true"
+    assert format_cell(np.int64(3)) == "3"
+    assert format_cell(float("nan")) == "" and format_cell(None) == ""
+
+
+@pytest.mark.parametrize("study,plot", [
+    ('kind = "step-sweep"\nfamilies = ["sin", "affine_square"]\nh_points = 30',
+     "step_sweep_error.png"),
+    ('kind = "swell"\nfamilies = ["nested", "product"]\nsizes = [1, 2, 3, 4]', "swell_sizes.png"),
+])
+def test_each_study_plots(tmp_path, study, plot):
+    (tmp_path / "c.toml").write_text(f"[[study]]\n{study}\n")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tmp_path / "c.toml"), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    data = (out / "plots" / plot).read_bytes()
+    assert data.startswith(PNG) and len(data) > 10_000
+    assert f"](plots/{plot})" in (out / "report.md").read_text()
+    markdown = runner.invoke(app, ["report", str(out), "--format", "markdown"]).output
+    assert markdown.count("### ") >= 1

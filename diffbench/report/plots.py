@@ -79,3 +79,95 @@ def plot_digits(rows: Rows, path: Path) -> Path:
     fig.colorbar(image, ax=ax, label="correct digits (−log10 max relative error)")
     ax.set_title("Accuracy against the 50-digit reference")
     return save(fig, path)
+
+
+def _panels(count: int, width: float = 4.6, height: float = 3.6):
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+                             squeeze=False)
+    for ax in axes.ravel()[count:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _theory_line(rule: str, h, summary: Mapping[str, str], sigma: float):
+    """Relative error model of a rule: truncation + round-off over |f'|."""
+    d2, d3 = number(summary.get("d2")), number(summary.get("d3"))
+    derivative = abs(number(summary.get("reference")))
+    if rule.startswith("central"):
+        return [(x * x * d3 / 6 + sigma / x) / derivative for x in h]
+    return [(x * d2 / 2 + 2 * sigma / x) / derivative for x in h]
+
+
+def plot_step_sweep(rows: Rows, summaries: Rows, path: Path) -> Path:
+    """Error against h per family and component, one curve per rule, with the textbook model
+    for central differences, the measured optimum (dot) and the predicted ones (lines)."""
+    panels = list(dict.fromkeys((r["family"], r.get("size", ""), r["component"])
+                                for r in rows if r.get("h")))
+    fig, axes = _panels(len(panels))
+    for ax, (family, size, component) in zip(axes, panels, strict=False):
+        mine = [r for r in rows if (r["family"], r.get("size", ""), r["component"])
+                == (family, size, component) and r.get("status") == "ok"]
+        reference = next((r["reference"] for r in mine), "")
+        for rule in dict.fromkeys(r["rule"] for r in mine):
+            points = [(number(r["h"]), number(r["err"])) for r in mine if r["rule"] == rule]
+            points = [(h, e) for h, e in points if e > 0]  # exact results have no log
+            if points:
+                ax.loglog(*zip(*points, strict=True), lw=1.4 if rule == "central" else 0.8,
+                          alpha=1.0 if rule in ("central", "complex") else 0.55, label=rule)
+        summary = next((s for s in summaries if (s["family"], s.get("size", ""), s["component"],
+                                                  s["rule"]) == (family, size, component,
+                                                                 "central")), None)
+        if summary and summary.get("h_opt"):
+            grid = sorted(number(r["h"]) for r in mine if r["rule"] == "central")
+            with_reference = {**summary, "reference": reference}
+            ax.loglog(grid, _theory_line("central", grid, with_reference,
+                                         number(summary["sigma_eps"])),
+                      "k--", lw=0.8, label="central model, σ = eps·|f|")
+            if summary.get("sigma_noise"):
+                ax.loglog(grid, _theory_line("central", grid, with_reference,
+                                             number(summary["sigma_noise"])),
+                          "k:", lw=0.8, label="central model, measured σ")
+            ax.plot(number(summary["h_opt"]), number(summary["err_near"]), "ro", ms=6,
+                    label="measured optimum (central)")
+            for key, style in (("h_theory", "--"), ("h_noise", ":")):
+                if summary.get(key):
+                    ax.axvline(number(summary[key]), color="red", ls=style, lw=0.8)
+        title = family + (f" [{size}]" if size else "")
+        ax.set_title(f"{title}, ∂/∂x[{component}] at {mine[0]['point'] if mine else ''}",
+                     fontsize=10)
+        ax.set_xlabel("step h")
+        ax.set_ylabel("relative error")
+        ax.set_ylim(1e-17, 10)
+        ax.grid(which="major", alpha=0.3)
+    handles = {label: handle for ax in axes for handle, label in
+               zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.suptitle("Finite-difference error against the step h (red lines: predicted optimal h, "
+                 "dashed from σ = eps·|f|, dotted from the measured noise; errors of exactly 0 "
+                 "are not drawn)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=5, fontsize=8)
+    return save(fig, path)
+
+
+def plot_swell(rows: Rows, path: Path) -> Path:
+    """Size of the gradient against depth or size, per family, one line per representation."""
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    fig, axes = _panels(len(families))
+    for ax, family in zip(axes, families, strict=False):
+        mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
+        for representation in dict.fromkeys(r["representation"] for r in mine):
+            points = sorted((int(r["size"]), number(r["nodes_df"])) for r in mine
+                            if r["representation"] == representation
+                            and number(r["nodes_df"]) > 0)
+            if points:
+                ax.semilogy(*zip(*points, strict=True), "o-", ms=3, label=representation)
+        ax.set_title(family)
+        ax.set_xlabel("size (depth or n)")
+        ax.set_ylabel("nodes in the gradient (log scale)")
+        ax.grid(which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Expression swell: size of the gradient per representation", fontsize=11)
+    fig.tight_layout()
+    return save(fig, path)

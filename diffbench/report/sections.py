@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..results import read_rows
 from . import plots
-from .tables import gradient_table
+from .tables import gradient_table, step_summary_table, swell_fit_table, swell_table
 
 Rows = Sequence[dict[str, str]]
 
@@ -32,9 +32,27 @@ def _gradient_tables(run_dir: Path) -> list[Table]:
     return [gradient_table(read_rows(run_dir / "gradient.csv"))]
 
 
+def _step_tables(run_dir: Path) -> list[Table]:
+    return [step_summary_table(read_rows(run_dir / "step_summary.csv"),
+                               title="step sweep: measured optimum and theory")]
+
+
+def _step_plot(rows: Rows, path: Path) -> Path:
+    return plots.plot_step_sweep(rows, read_rows(path.parent.parent / "step_summary.csv"), path)
+
+
+def _swell_tables(run_dir: Path) -> list[Table]:
+    tables = [swell_table(read_rows(run_dir / "swell.csv"))]
+    if (run_dir / "swell_fit.csv").is_file():
+        tables.append(swell_fit_table(read_rows(run_dir / "swell_fit.csv")))
+    return tables
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("gradient.csv", _gradient_tables,
             {"omega": plots.plot_omega, "digits": plots.plot_digits}),
+    Section("step_sweep.csv", _step_tables, {"error": _step_plot}),
+    Section("swell.csv", _swell_tables, {"sizes": plots.plot_swell}),
 )
 
 
