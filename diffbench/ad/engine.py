@@ -1,0 +1,411 @@
+"""The tape and the backward sweep of diffbench's reverse-mode engine.
+
+Invariants:
+
+* The tape records every op in execution order, so walking it backwards is a topological order
+  of the computation: the sweep is one loop, with no recursion and no depth limit.
+* Record ``i`` produces the value with index ``i``; inputs (leaves) are records without parents.
+  Only traced arguments become parents, so constants get no cotangents.
+* A record keeps what its rules need (see :mod:`diffbench.ad.rules`), nothing else; the backward
+  sweep drops it once it has run, unless ``retain_graph`` is set.
+* A value's cotangent is complete when the sweep reaches its producer, and is released as soon
+  as the producer has run.  Cotangents reaching a value along several paths are summed.
+* Shapes are un-broadcast in one place: where a cotangent is accumulated.  Accumulation is in
+  place whenever the engine owns the buffer; the first cotangent reaching a value is taken over
+  as that buffer when nobody else holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from diffbench.ad.numeric import FLOAT64, MPMATH, namespace_of
+from diffbench.ad.rules import RULES, Indexed
+
+
+class Box:
+    """A traced value: the array ``value`` produced by record ``index`` of ``tape``.
+
+    Supports the ops contract's operators; comparisons return plain boolean arrays (for
+    ``where``).  A leaf's ``grad`` is set by :meth:`Tape.backward`.
+    """
+
+    __slots__ = ("value", "tape", "index", "grad")
+    __array_ufunc__ = None  # numpy defers to the reflected operators below
+
+    def __init__(self, value: object, tape: Tape, index: int) -> None:
+        self.value = value
+        self.tape = tape
+        self.index = index
+        self.grad = None
+
+    shape = property(lambda self: np.shape(self.value))
+    ndim = property(lambda self: np.ndim(self.value))
+    size = property(lambda self: np.size(self.value))
+    dtype = property(lambda self: np.asarray(self.value).dtype)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __repr__(self) -> str:
+        return f"Box({self.value!r}, index={self.index})"
+
+    def __getitem__(self, index):
+        return apply("getitem", self, index)
+
+    def __neg__(self):
+        return apply("negative", self)
+
+    def __abs__(self):
+        return apply("abs", self)
+
+    def __add__(self, other):
+        return apply("add", self, other)
+
+    def __radd__(self, other):
+        return apply("add", other, self)
+
+    def __sub__(self, other):
+        return apply("subtract", self, other)
+
+    def __rsub__(self, other):
+        return apply("subtract", other, self)
+
+    def __mul__(self, other):
+        return apply("multiply", self, other)
+
+    def __rmul__(self, other):
+        return apply("multiply", other, self)
+
+    def __truediv__(self, other):
+        return apply("divide", self, other)
+
+    def __rtruediv__(self, other):
+        return apply("divide", other, self)
+
+    def __pow__(self, other):
+        """``x ** 2`` is recorded as ``square``, whose rule needs one product less."""
+        if type(other) in (int, float) and other == 2:
+            return apply("square", self)
+        return apply("power", self, other)
+
+    def __rpow__(self, other):
+        return apply("power", other, self)
+
+    def __matmul__(self, other):
+        return apply("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return apply("matmul", other, self)
+
+    def __lt__(self, other):
+        return self.value < _untraced(other)
+
+    def __le__(self, other):
+        return self.value <= _untraced(other)
+
+    def __gt__(self, other):
+        return self.value > _untraced(other)
+
+    def __ge__(self, other):
+        return self.value >= _untraced(other)
+
+    def __eq__(self, other):
+        return self.value == _untraced(other)
+
+    def __ne__(self, other):
+        return self.value != _untraced(other)
+
+
+def _untraced(value: object) -> object:
+    return value.value if type(value) is Box else value
+
+
+def apply(op: str, *args: object) -> object:
+    """Run ``op`` on the arguments' values; record it on their tape when one is traced."""
+    for arg in args:
+        if type(arg) is Box:
+            return arg.tape.record(op, args)
+    return getattr(namespace_of(*args), op)(*args)
+
+
+@dataclass(frozen=True)
+class TapeStats:
+    """The size of one recorded computation and the memory its backward sweep used.
+
+    ``length`` counts recorded ops (inputs excluded); ``peak_cotangent_bytes`` is the largest
+    total of cotangent buffers the engine held at once (object arrays count their pointers).
+    """
+
+    length: int
+    inputs: int
+    peak_cotangent_bytes: int
+
+
+class Tape:
+    """Records ops in execution order and runs the backward sweep over them.
+
+    ``records[i]`` is ``(parents, vjps)``: the indices of the traced arguments of op ``i`` and
+    the vector-Jacobian product for each.  ``consumers[i]`` counts the records reading value
+    ``i``.  The namespace (float64 or mpmath) is chosen from the first input's dtype.
+    """
+
+    __slots__ = ("ns", "records", "shapes", "consumers", "leaves", "released", "peak_bytes")
+
+    def __init__(self) -> None:
+        self.ns: SimpleNamespace | None = None
+        self.records: list[tuple[tuple[int, ...], tuple[Callable, ...]] | None] = []
+        self.shapes: list[tuple[int, ...]] = []
+        self.consumers: list[int] = []
+        self.leaves: list[Box] = []
+        self.released = False
+        self.peak_bytes = 0
+
+    def leaf(self, value: object) -> Box:
+        """A new input: float64 values, or an object array of ``mpf`` (the mpmath namespace)."""
+        ns = namespace_of(value)
+        if self.ns is None:
+            self.ns = ns
+        elif ns is not self.ns:
+            raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
+        value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
+        box = self._push(value, (), ())
+        self.leaves.append(box)
+        return box
+
+    def record(self, op: str, args: Sequence[object]) -> Box:
+        """Run ``op`` on ``args`` and push a record with one VJP per traced argument."""
+        values = [arg.value if type(arg) is Box else arg for arg in args]
+        ns = self.ns
+        ans = getattr(ns, op)(*values)
+        makers = RULES.get(op, ())
+        parents = []
+        vjps = []
+        for position, arg in enumerate(args):
+            if type(arg) is Box:
+                if arg.tape is not self:
+                    raise ValueError(f"argument {position} of {op} belongs to another tape")
+                maker = makers[position] if position < len(makers) else None
+                if maker is None:
+                    raise NotImplementedError(_missing_rule(op, position, values))
+                parents.append(arg.index)
+                vjps.append(maker(ns, ans, *values))
+                self.consumers[arg.index] += 1
+        return self._push(ans, tuple(parents), tuple(vjps))
+
+    def _push(self, value: object, parents: tuple[int, ...], vjps: tuple[Callable, ...]) -> Box:
+        box = Box(value, self, len(self.records))
+        self.records.append((parents, vjps))
+        self.shapes.append(getattr(value, "shape", ()))
+        self.consumers.append(0)
+        return box
+
+    def stats(self) -> TapeStats:
+        """Tape length and the peak cotangent bytes of the last backward sweep."""
+        inputs = len(self.leaves)
+        return TapeStats(len(self.records) - inputs, inputs, self.peak_bytes)
+
+    def backward(
+        self, output: Box, seed: object = None, retain_graph: bool = False, release: bool = True
+    ) -> None:
+        """Set ``grad`` on every input: the seeded vector-Jacobian product of ``output``.
+
+        ``seed`` (the output's cotangent) may be left out for a single-element output.
+        Without ``retain_graph`` the records are released as the sweep runs them, and a second
+        backward raises.  ``release=False`` keeps every cotangent and record alive (to measure
+        what release saves).
+        """
+        if output.tape is not self:
+            raise ValueError("backward of a value recorded on another tape")
+        if self.released:
+            raise RuntimeError(
+                "this tape was released by an earlier backward; "
+                "pass retain_graph=True to the first backward to run it again"
+            )
+        ns = self.ns
+        top = output.index
+        records = self.records
+        shapes = self.shapes
+        slots: list[object] = [None] * (top + 1)
+        owned = [False] * (top + 1)
+        slots[top] = _seed(ns, seed, shapes[top])
+        live = peak = 0
+        for i in range(top, -1, -1):
+            g = slots[i]
+            if g is None:
+                continue
+            parents, vjps = records[i]
+            if not parents:
+                continue
+            contributions = [vjp(g) for vjp in vjps]
+            handover = release and owned[i] and sum(c is g for c in contributions) == 1
+            for parent, c in zip(parents, contributions):
+                fresh = handover if c is g else type(c) is np.ndarray and c.base is None
+                live += _accumulate(ns, slots, owned, parent, shapes[parent], c, fresh)
+                peak = max(peak, live)
+            if release:
+                if owned[i]:
+                    live -= g.nbytes
+                slots[i] = None
+                if not retain_graph:
+                    records[i] = None
+        self.released = release and not retain_graph
+        self.peak_bytes = peak
+        for leaf in self.leaves:
+            g = slots[leaf.index] if leaf.index <= top else None
+            shape = shapes[leaf.index]
+            if g is None:
+                leaf.grad = ns.zeros(shape)
+            elif owned[leaf.index]:
+                leaf.grad = g
+            else:
+                leaf.grad = np.array(np.broadcast_to(g, shape))
+
+
+def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
+    if seed is None:
+        if int(np.prod(shape)) != 1:
+            raise ValueError(
+                f"backward of an output of shape {shape} needs a seed of that shape "
+                "(the output's cotangent), as in PyTorch"
+            )
+        return ns.zeros(shape) + 1
+    seed = np.asarray(seed, dtype=object if ns is MPMATH else np.float64)
+    if seed.shape != shape:
+        raise ValueError(f"seed of shape {seed.shape} for an output of shape {shape}")
+    return seed
+
+
+def _accumulate(ns, slots: list, owned: list, i: int, shape, c, fresh: bool) -> int:
+    """Add cotangent ``c`` into ``slots[i]``, un-broadcast to ``shape``; the new bytes held.
+
+    ``fresh`` says nobody else holds ``c``, so it may become the slot's buffer.  An owned slot
+    is added into in place.
+    """
+    if type(c) is Indexed:
+        return _accumulate_at(ns, slots, owned, i, shape, c)
+    if getattr(c, "shape", ()) != shape:
+        c = _unbroadcast(c, shape)
+        fresh = type(c) is np.ndarray and c.base is None
+    old = slots[i]
+    if old is None:
+        slots[i] = c
+        owned[i] = fresh
+        return c.nbytes if fresh else 0
+    if owned[i]:
+        old += c
+        return 0
+    if fresh:
+        c += old
+        slots[i] = c
+        owned[i] = True
+        return c.nbytes
+    slots[i] = total = old + c
+    owned[i] = type(total) is np.ndarray
+    return total.nbytes if owned[i] else 0
+
+
+def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> int:
+    """Add ``c.value`` into ``slots[i][c.index]``, in place in a buffer the engine owns."""
+    old = slots[i]
+    added = 0
+    if old is None or not owned[i]:
+        buffer = ns.zeros(shape) if old is None else np.array(np.broadcast_to(old, shape))
+        slots[i] = buffer
+        owned[i] = True
+        added = buffer.nbytes
+        if old is None and _basic(c.index):
+            buffer[c.index] = c.value
+            return added
+        old = buffer
+    if _basic(c.index):
+        old[c.index] += c.value
+    else:
+        np.add.at(old, c.index, c.value)
+    return added
+
+
+def _basic(index: object) -> bool:
+    """Whether ``index`` is a basic index (ints, slices, None, ...): no repeated positions."""
+    parts = index if type(index) is tuple else (index,)
+    return all(
+        part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))
+        for part in parts
+    )
+
+
+def _unbroadcast(c, shape: tuple[int, ...]):
+    """Sum ``c`` over the axes that broadcasting added to or stretched in ``shape``."""
+    extra = np.ndim(c) - len(shape)
+    if extra:
+        c = np.sum(c, axis=tuple(range(extra)))
+    stretched = tuple(k for k, n in enumerate(shape) if n == 1 and c.shape[k] != 1)
+    if stretched:
+        c = np.sum(c, axis=stretched, keepdims=True)
+    return c
+
+
+def _missing_rule(op: str, position: int, values: Sequence[object]) -> str:
+    shapes = ", ".join(str(np.shape(v)) for v in values)
+    dtypes = ", ".join(str(np.asarray(v).dtype) for v in values)
+    return (
+        f"no vector-Jacobian rule for argument {position} of {op!r} "
+        f"(argument shapes {shapes}; dtypes {dtypes})"
+    )
+
+
+def backward(output: Box, seed: object = None, retain_graph: bool = False) -> None:
+    """Set ``grad`` on the inputs of ``output``'s tape; see :meth:`Tape.backward`."""
+    output.tape.backward(output, seed, retain_graph)
+
+
+class GradientFunction:
+    """``f``'s gradient (and value) at an array ``x``; :meth:`stats` describes the last call."""
+
+    def __init__(self, f: Callable[[Box], object], with_value: bool, release: bool) -> None:
+        self.f = f
+        self.with_value = with_value
+        self.release = release
+        self.last_tape: Tape | None = None
+
+    def __call__(self, x: object):
+        tape = Tape()
+        box = tape.leaf(x)
+        out = self.f(box)
+        self.last_tape = tape
+        if type(out) is not Box:
+            gradient = tape.ns.zeros(box.value.shape)
+            return (out, gradient) if self.with_value else gradient
+        if out.size != 1:
+            raise ValueError(
+                f"grad needs a scalar-valued function; f returned shape {out.shape}: "
+                "use ad.backward with a seed"
+            )
+        tape.backward(out, release=self.release)
+        return (out.value, box.grad) if self.with_value else box.grad
+
+    def stats(self) -> TapeStats:
+        """Tape length and peak cotangent bytes of the last call."""
+        if self.last_tape is None:
+            raise RuntimeError("stats() of a gradient that has not been called yet")
+        return self.last_tape.stats()
+
+
+def grad(f: Callable[[Box], object], *, release: bool = True) -> GradientFunction:
+    """The gradient of a scalar-valued ``f`` of one array, as a function of that array."""
+    return GradientFunction(f, with_value=False, release=release)
+
+
+def value_and_grad(f: Callable[[Box], object], *, release: bool = True) -> GradientFunction:
+    """Like :func:`grad`, but the function returns ``(f(x), gradient)``."""
+    return GradientFunction(f, with_value=True, release=release)
+
+
+__all__ = [
+    "FLOAT64", "MPMATH", "Box", "GradientFunction", "Tape", "TapeStats", "apply", "backward",
+    "grad", "value_and_grad",
+]
