@@ -29,7 +29,7 @@ from diffbench.ad.engine import (
 
 def _elementwise(op: str) -> Callable[[object], object]:
     def fn(x: object) -> object:
-        return apply(op, x)
+        return x.tape.unary(op, x) if type(x) is Box else apply(op, x)
 
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}, traced when ``x`` is."
@@ -66,7 +66,7 @@ def where(condition: object, a: object, b: object) -> object:
 
 def sum(x: object, axis: int | tuple[int, ...] | None = None) -> object:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
-    return apply("sum", x, axis)
+    return x.tape.unary("sum", x, axis) if type(x) is Box else apply("sum", x, axis)
 
 
 def mean(x: object, axis: int | tuple[int, ...] | None = None) -> object:

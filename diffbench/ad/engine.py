@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -24,14 +25,14 @@ from types import SimpleNamespace
 import numpy as np
 
 from diffbench.ad.numeric import FLOAT64, MPMATH, namespace_of
-from diffbench.ad.rules import RULES, Indexed
+from diffbench.ad.rules import ELEMENTWISE, RULES, Indexed
 
 
 class Box:
     """A traced value: the array ``value`` produced by record ``index`` of ``tape``.
 
     Supports the ops contract's operators; comparisons return plain boolean arrays (for
-    ``where``).  A leaf's ``grad`` is set by :meth:`Tape.backward`.
+    ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`.
     """
 
     __slots__ = ("value", "tape", "index", "grad")
@@ -41,7 +42,6 @@ class Box:
         self.value = value
         self.tape = tape
         self.index = index
-        self.grad = None
 
     shape = property(lambda self: np.shape(self.value))
     ndim = property(lambda self: np.ndim(self.value))
@@ -55,52 +55,52 @@ class Box:
         return f"Box({self.value!r}, index={self.index})"
 
     def __getitem__(self, index):
-        return apply("getitem", self, index)
+        return self.tape.unary("getitem", self, index)
 
     def __neg__(self):
-        return apply("negative", self)
+        return self.tape.unary("negative", self)
 
     def __abs__(self):
-        return apply("abs", self)
+        return self.tape.unary("abs", self)
 
     def __add__(self, other):
-        return apply("add", self, other)
+        return self.tape.binary("add", self, other)
 
     def __radd__(self, other):
-        return apply("add", other, self)
+        return self.tape.binary("add", other, self)
 
     def __sub__(self, other):
-        return apply("subtract", self, other)
+        return self.tape.binary("subtract", self, other)
 
     def __rsub__(self, other):
-        return apply("subtract", other, self)
+        return self.tape.binary("subtract", other, self)
 
     def __mul__(self, other):
-        return apply("multiply", self, other)
+        return self.tape.binary("multiply", self, other)
 
     def __rmul__(self, other):
-        return apply("multiply", other, self)
+        return self.tape.binary("multiply", other, self)
 
     def __truediv__(self, other):
-        return apply("divide", self, other)
+        return self.tape.binary("divide", self, other)
 
     def __rtruediv__(self, other):
-        return apply("divide", other, self)
+        return self.tape.binary("divide", other, self)
 
     def __pow__(self, other):
         """``x ** 2`` is recorded as ``square``, whose rule needs one product less."""
         if type(other) in (int, float) and other == 2:
-            return apply("square", self)
-        return apply("power", self, other)
+            return self.tape.unary("square", self)
+        return self.tape.binary("power", self, other)
 
     def __rpow__(self, other):
-        return apply("power", other, self)
+        return self.tape.binary("power", other, self)
 
     def __matmul__(self, other):
-        return apply("matmul", self, other)
+        return self.tape.binary("matmul", self, other)
 
     def __rmatmul__(self, other):
-        return apply("matmul", other, self)
+        return self.tape.binary("matmul", other, self)
 
     def __lt__(self, other):
         return self.value < _untraced(other)
@@ -146,20 +146,23 @@ class TapeStats:
     peak_cotangent_bytes: int
 
 
+Record = tuple[str, tuple[int, ...], tuple[Callable, ...], tuple[int, ...]]
+
+
 class Tape:
     """Records ops in execution order and runs the backward sweep over them.
 
-    ``records[i]`` is ``(parents, vjps)``: the indices of the traced arguments of op ``i`` and
-    the vector-Jacobian product for each.  ``consumers[i]`` counts the records reading value
-    ``i``.  The namespace (float64 or mpmath) is chosen from the first input's dtype.
+    ``records[i]`` is ``(op, parents, vjps, shape)``: the op that produced value ``i``, the
+    indices of its traced arguments, one vector-Jacobian product for each, and the value's
+    shape.  ``consumers[i]`` counts the records that read value ``i``.  The namespace (float64
+    or mpmath) is chosen from the first input's dtype.
     """
 
-    __slots__ = ("ns", "records", "shapes", "consumers", "leaves", "released", "peak_bytes")
+    __slots__ = ("ns", "records", "consumers", "leaves", "released", "peak_bytes")
 
     def __init__(self) -> None:
         self.ns: SimpleNamespace | None = None
-        self.records: list[tuple[tuple[int, ...], tuple[Callable, ...]] | None] = []
-        self.shapes: list[tuple[int, ...]] = []
+        self.records: list[Record | None] = []
         self.consumers: list[int] = []
         self.leaves: list[Box] = []
         self.released = False
@@ -173,14 +176,54 @@ class Tape:
         elif ns is not self.ns:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
-        box = self._push(value, (), ())
+        box = self._push("input", (), (), value)
+        box.grad = None
         self.leaves.append(box)
         return box
 
-    def record(self, op: str, args: Sequence[object]) -> Box:
-        """Run ``op`` on ``args`` and push a record with one VJP per traced argument."""
-        values = [arg.value if type(arg) is Box else arg for arg in args]
+    def unary(self, op: str, x: Box, *params: object) -> Box:
+        """Record ``op(x, *params)`` for a traced ``x`` and constant ``params``."""
         ns = self.ns
+        value = x.value
+        ans = getattr(ns, op)(value, *params)
+        maker = RULES.get(op, (None,))[0]
+        if maker is None:
+            raise NotImplementedError(_missing_rule(op, 0, (value, *params)))
+        index = len(self.records)
+        self.records.append((op, (x.index,), (maker(ns, ans, value, *params),), getattr(ans, "shape", ())))
+        self.consumers[x.index] += 1
+        self.consumers.append(0)
+        return Box(ans, self, index)
+
+    def binary(self, op: str, x: object, y: object) -> Box:
+        """Record ``op(x, y)`` where at least one of ``x`` and ``y`` is traced."""
+        x_traced = type(x) is Box
+        y_traced = type(y) is Box
+        if x_traced and y_traced and y.tape is not self:
+            raise ValueError(f"the arguments of {op} belong to two different tapes")
+        ns = self.ns
+        xv = x.value if x_traced else x
+        yv = y.value if y_traced else y
+        ans = getattr(ns, op)(xv, yv)
+        first, second = RULES[op]
+        if not y_traced:
+            parents, vjps = (x.index,), (first(ns, ans, xv, yv),)
+        elif not x_traced:
+            parents, vjps = (y.index,), (second(ns, ans, xv, yv),)
+        else:
+            parents, vjps = (x.index, y.index), (first(ns, ans, xv, yv), second(ns, ans, xv, yv))
+        consumers = self.consumers
+        for parent in parents:
+            consumers[parent] += 1
+        index = len(self.records)
+        self.records.append((op, parents, vjps, getattr(ans, "shape", ())))
+        consumers.append(0)
+        return Box(ans, self, index)
+
+    def record(self, op: str, args: Sequence[object]) -> Box:
+        """Record ``op(*args)``: one VJP for each traced argument, none for constants."""
+        ns = self.ns
+        values = [arg.value if type(arg) is Box else arg for arg in args]
         ans = getattr(ns, op)(*values)
         makers = RULES.get(op, ())
         parents = []
@@ -195,14 +238,13 @@ class Tape:
                 parents.append(arg.index)
                 vjps.append(maker(ns, ans, *values))
                 self.consumers[arg.index] += 1
-        return self._push(ans, tuple(parents), tuple(vjps))
+        return self._push(op, tuple(parents), tuple(vjps), ans)
 
-    def _push(self, value: object, parents: tuple[int, ...], vjps: tuple[Callable, ...]) -> Box:
-        box = Box(value, self, len(self.records))
-        self.records.append((parents, vjps))
-        self.shapes.append(getattr(value, "shape", ()))
+    def _push(self, op: str, parents: tuple[int, ...], vjps: tuple[Callable, ...], ans) -> Box:
+        index = len(self.records)
+        self.records.append((op, parents, vjps, getattr(ans, "shape", ())))
         self.consumers.append(0)
-        return box
+        return Box(ans, self, index)
 
     def stats(self) -> TapeStats:
         """Tape length and the peak cotangent bytes of the last backward sweep."""
@@ -227,26 +269,34 @@ class Tape:
                 "pass retain_graph=True to the first backward to run it again"
             )
         ns = self.ns
-        top = output.index
         records = self.records
-        shapes = self.shapes
+        top = output.index
         slots: list[object] = [None] * (top + 1)
         owned = [False] * (top + 1)
-        slots[top] = _seed(ns, seed, shapes[top])
+        slots[top] = _seed(ns, seed, records[top][3])
         live = peak = 0
         for i in range(top, -1, -1):
             g = slots[i]
             if g is None:
                 continue
-            parents, vjps = records[i]
+            op, parents, vjps, shape = records[i]
             if not parents:
                 continue
-            contributions = [vjp(g) for vjp in vjps]
-            handover = release and owned[i] and sum(c is g for c in contributions) == 1
-            for parent, c in zip(parents, contributions):
+            if getattr(g, "shape", ()) != shape and _needs_full(op, parents, shape, records):
+                g = np.broadcast_to(g, shape)
+            handover = release and owned[i] and len(parents) == 1
+            for parent, vjp in zip(parents, vjps):
+                c = vjp(g)
                 fresh = handover if c is g else type(c) is np.ndarray and c.base is None
-                live += _accumulate(ns, slots, owned, parent, shapes[parent], c, fresh)
-                peak = max(peak, live)
+                shape = records[parent][3]
+                if slots[parent] is None and getattr(c, "shape", None) == shape:
+                    slots[parent] = c  # the first cotangent: taken over, not copied
+                    owned[parent] = fresh
+                    live += c.nbytes if fresh else 0
+                else:
+                    live += _accumulate(ns, slots, owned, parent, shape, c, fresh)
+                if live > peak:
+                    peak = live
             if release:
                 if owned[i]:
                     live -= g.nbytes
@@ -257,7 +307,7 @@ class Tape:
         self.peak_bytes = peak
         for leaf in self.leaves:
             g = slots[leaf.index] if leaf.index <= top else None
-            shape = shapes[leaf.index]
+            shape = records[leaf.index][3] if records[leaf.index] else np.shape(leaf.value)
             if g is None:
                 leaf.grad = ns.zeros(shape)
             elif owned[leaf.index]:
@@ -268,29 +318,43 @@ class Tape:
 
 def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
     if seed is None:
-        if int(np.prod(shape)) != 1:
+        if math.prod(shape) != 1:
             raise ValueError(
                 f"backward of an output of shape {shape} needs a seed of that shape "
                 "(the output's cotangent), as in PyTorch"
             )
-        return ns.zeros(shape) + 1
+        return ns.one if shape == () else ns.zeros(shape) + ns.one
     seed = np.asarray(seed, dtype=object if ns is MPMATH else np.float64)
     if seed.shape != shape:
         raise ValueError(f"seed of shape {seed.shape} for an output of shape {shape}")
     return seed
 
 
+def _needs_full(op: str, parents: tuple[int, ...], shape, records: list) -> bool:
+    """Whether the rules of ``op`` need its cotangent spread to the output's full ``shape``.
+
+    Elementwise rules take a cotangent that merely broadcasts, unless the op broadcast one of
+    its arguments (whose cotangent must then be summed over the stretched axes).
+    """
+    if op == "getitem":
+        return False
+    return op not in ELEMENTWISE or any(records[p][3] != shape for p in parents)
+
+
 def _accumulate(ns, slots: list, owned: list, i: int, shape, c, fresh: bool) -> int:
     """Add cotangent ``c`` into ``slots[i]``, un-broadcast to ``shape``; the new bytes held.
 
     ``fresh`` says nobody else holds ``c``, so it may become the slot's buffer.  An owned slot
-    is added into in place.
+    has the value's full shape and is added into in place.
     """
     if type(c) is Indexed:
         return _accumulate_at(ns, slots, owned, i, shape, c)
-    if getattr(c, "shape", ()) != shape:
+    c_shape = getattr(c, "shape", ())
+    if c_shape and c_shape != shape:
         c = _unbroadcast(c, shape)
+        c_shape = getattr(c, "shape", ())
         fresh = type(c) is np.ndarray and c.base is None
+    fresh = fresh and c_shape == shape
     old = slots[i]
     if old is None:
         slots[i] = c
@@ -305,24 +369,25 @@ def _accumulate(ns, slots: list, owned: list, i: int, shape, c, fresh: bool) -> 
         owned[i] = True
         return c.nbytes
     slots[i] = total = old + c
-    owned[i] = type(total) is np.ndarray
+    owned[i] = type(total) is np.ndarray and total.shape == shape
     return total.nbytes if owned[i] else 0
 
 
 def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> int:
     """Add ``c.value`` into ``slots[i][c.index]``, in place in a buffer the engine owns."""
     old = slots[i]
+    basic = _basic(c.index)
     added = 0
     if old is None or not owned[i]:
         buffer = ns.zeros(shape) if old is None else np.array(np.broadcast_to(old, shape))
         slots[i] = buffer
         owned[i] = True
         added = buffer.nbytes
-        if old is None and _basic(c.index):
+        if old is None and basic:
             buffer[c.index] = c.value
             return added
         old = buffer
-    if _basic(c.index):
+    if basic:
         old[c.index] += c.value
     else:
         np.add.at(old, c.index, c.value)
@@ -331,6 +396,8 @@ def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> i
 
 def _basic(index: object) -> bool:
     """Whether ``index`` is a basic index (ints, slices, None, ...): no repeated positions."""
+    if type(index) is slice or type(index) is int:
+        return True
     parts = index if type(index) is tuple else (index,)
     return all(
         part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))
@@ -339,11 +406,15 @@ def _basic(index: object) -> bool:
 
 
 def _unbroadcast(c, shape: tuple[int, ...]):
-    """Sum ``c`` over the axes that broadcasting added to or stretched in ``shape``."""
+    """Sum ``c`` over the axes that broadcasting added to or stretched in ``shape``.
+
+    A ``c`` that merely broadcasts to ``shape`` (fewer or size-1 axes) is returned as is.
+    """
     extra = np.ndim(c) - len(shape)
-    if extra:
+    if extra > 0:
         c = np.sum(c, axis=tuple(range(extra)))
-    stretched = tuple(k for k, n in enumerate(shape) if n == 1 and c.shape[k] != 1)
+    offset = len(shape) - np.ndim(c)
+    stretched = tuple(k for k, n in enumerate(np.shape(c)) if n != 1 and shape[offset + k] == 1)
     if stretched:
         c = np.sum(c, axis=stretched, keepdims=True)
     return c

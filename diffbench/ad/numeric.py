@@ -35,10 +35,13 @@ def _mpf_zeros(shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, mpmath.mpf(0), dtype=object)
 
 
-FLOAT64 = _namespace("float64", np, square=np.square, sign=np.sign, zeros=np.zeros)
+FLOAT64 = _namespace(
+    "float64", np, sum=np.add.reduce, square=np.square, sign=np.sign, zeros=np.zeros,
+    one=np.float64(1.0),
+)
 MPMATH = _namespace(
     "mpmath", mpmath_ops, square=lambda x: x * x, sign=np.frompyfunc(mpmath.sign, 1, 1),
-    zeros=_mpf_zeros,
+    zeros=_mpf_zeros, one=mpmath.mpf(1),
 )
 
 

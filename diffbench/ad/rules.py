@@ -4,12 +4,18 @@
 calls it while recording, and only for traced arguments, so constants get no cotangents.  The
 maker keeps only what ``vjp`` reads: the forward values it closes over, and shapes or masks
 bound as default arguments (so every other forward value is freed during the forward pass).
-``vjp(g)`` returns the cotangent of argument ``i`` in the shape of the op's output; the engine
-un-broadcasts it where it is accumulated.  ``None`` marks an argument with no derivative.
+``vjp(g)`` returns the cotangent of argument ``i``; the engine un-broadcasts it where it is
+accumulated.  ``None`` marks an argument with no derivative.
+
+Cotangents may be held in any shape that broadcasts to their value's (a sum hands back its
+scalar cotangent as is, not spread over an array).  The rules of the ``ELEMENTWISE`` ops and of
+``getitem`` accept such a ``g`` and return results that broadcast to their argument's shape;
+every other rule gets ``g`` in the exact shape of the op's output.
 
 Rules call the namespace ``ns`` (numpy or mpmath_ops) for math, so one table serves float64 and
 mpmath object arrays; numpy is used for structure only (reshape, broadcast, swap axes).
-Temporaries come first in a product (``ns.cos(x) * g``) so numpy can reuse them in place.
+Temporaries come first in a product (``ns.cos(x) * g``) so numpy can reuse them in place, and
+scalar factors meet ``g`` first (``2.0 * g * x``), which is cheap when ``g`` is a scalar.
 
 Conventions at kinks: ``abs'(0) = 0``; at a tie of ``maximum``/``minimum`` the cotangent goes to
 the second argument, so ``maximum(x, 0)`` has derivative 0 at ``x = 0`` (like ``torch.relu``)
@@ -33,13 +39,9 @@ class Indexed:
         self.value = value
 
 
-def _spread(g, shape: tuple[int, ...], axis, count: int = 1):
-    """The cotangent of a reduction over ``axis``, broadcast back to the input's ``shape``."""
-    if axis is not None:
-        g = np.expand_dims(g, axis)
-    if count != 1:
-        g = g / count
-    return np.broadcast_to(g, shape)
+def _expand(g, axis):
+    """The cotangent of a reduction over ``axis``, with the reduced axes put back as size 1."""
+    return g if axis is None else np.expand_dims(g, axis)
 
 
 def _others_product(x, axis) -> np.ndarray:
@@ -80,7 +82,7 @@ Maker = Callable[..., Callable[[object], object]]
 RULES: dict[str, tuple[Maker | None, ...]] = {
     # ---- elementwise, one argument ---------------------------------------------------------
     "negative": (lambda ns, ans, x: lambda g: -g,),
-    "square": (lambda ns, ans, x: lambda g: 2.0 * x * g,),
+    "square": (lambda ns, ans, x: lambda g: 2.0 * g * x,),
     "sin": (lambda ns, ans, x: lambda g: ns.cos(x) * g,),
     "cos": (lambda ns, ans, x: lambda g: -ns.sin(x) * g,),
     "tan": (lambda ns, ans, x: lambda g: (1.0 + ans * ans) * g,),
@@ -127,11 +129,9 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
         lambda ns, ans, c, a, b: lambda g: ns.where(c, 0.0, g),
     ),
     # ---- reductions ------------------------------------------------------------------------
-    "sum": (lambda ns, ans, x, axis: lambda g, s=np.shape(x): _spread(g, s, axis),),
-    "mean": (
-        lambda ns, ans, x, axis: lambda g, s=np.shape(x): _spread(g, s, axis, np.size(x) // np.size(ans)),
-    ),
-    "prod": (lambda ns, ans, x, axis: lambda g, s=np.shape(x): _spread(g, s, axis) * _others_product(x, axis),),
+    "sum": (lambda ns, ans, x, axis: lambda g: _expand(g, axis),),
+    "mean": (lambda ns, ans, x, axis: lambda g, n=np.size(x) // np.size(ans): _expand(g, axis) / n,),
+    "prod": (lambda ns, ans, x, axis: lambda g: _expand(g, axis) * _others_product(x, axis),),
     # ---- linear algebra --------------------------------------------------------------------
     "matmul": (
         lambda ns, ans, a, b: lambda g, n=np.ndim(a): _matmul_left(g, n, b),
@@ -142,3 +142,10 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
     "reshape": (lambda ns, ans, x, shape: lambda g, s=np.shape(x): np.reshape(g, s),),
 }
 """The vector-Jacobian product of every op, by op name and argument index."""
+
+ELEMENTWISE = frozenset({
+    "negative", "square", "sin", "cos", "tan", "exp", "expm1", "log", "log1p", "sqrt", "tanh",
+    "arctan", "abs", "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+    "where",
+})
+"""Ops applied entry by entry, whose rules accept a cotangent that broadcasts to the output."""
