@@ -190,7 +190,8 @@ class Tape:
         if maker is None:
             raise NotImplementedError(_missing_rule(op, 0, (value, *params)))
         index = len(self.records)
-        self.records.append((op, (x.index,), (maker(ns, ans, value, *params),), getattr(ans, "shape", ())))
+        vjp = maker(ns, ans, value, *params)
+        self.records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
         self.consumers[x.index] += 1
         self.consumers.append(0)
         return Box(ans, self, index)
@@ -285,7 +286,7 @@ class Tape:
             if getattr(g, "shape", ()) != shape and _needs_full(op, parents, shape, records):
                 g = np.broadcast_to(g, shape)
             handover = release and owned[i] and len(parents) == 1
-            for parent, vjp in zip(parents, vjps):
+            for parent, vjp in zip(parents, vjps, strict=True):
                 c = vjp(g)
                 fresh = handover if c is g else type(c) is np.ndarray and c.base is None
                 shape = records[parent][3]
@@ -378,20 +379,37 @@ def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> i
     old = slots[i]
     basic = _basic(c.index)
     added = 0
+    if old is None and basic:
+        slots[i] = buffer = _scattered(ns, shape, c.index, c.value)
+        owned[i] = True
+        return buffer.nbytes
     if old is None or not owned[i]:
         buffer = ns.zeros(shape) if old is None else np.array(np.broadcast_to(old, shape))
         slots[i] = buffer
         owned[i] = True
         added = buffer.nbytes
-        if old is None and basic:
-            buffer[c.index] = c.value
-            return added
         old = buffer
     if basic:
         old[c.index] += c.value
     else:
         np.add.at(old, c.index, c.value)
     return added
+
+
+def _scattered(ns, shape: tuple[int, ...], index: object, value: object) -> np.ndarray:
+    """A new buffer holding ``value`` at the basic ``index`` and zeros elsewhere.
+
+    For a unit-step slice of the first axis, only the entries outside it are zeroed.
+    """
+    if ns is FLOAT64 and type(index) is slice and index.step in (None, 1) and shape:
+        start, stop, _ = index.indices(shape[0])
+        buffer = np.empty(shape)
+        buffer[:start] = 0.0
+        buffer[max(start, stop):] = 0.0
+    else:
+        buffer = ns.zeros(shape)
+    buffer[index] = value
+    return buffer
 
 
 def _basic(index: object) -> bool:

@@ -45,9 +45,12 @@ MPMATH = _namespace(
 )
 
 
+_OBJECT = np.dtype(object)
+
+
 def namespace_of(*values: object) -> SimpleNamespace:
     """``MPMATH`` if any value is an ``mpf`` or an object array, else ``FLOAT64``."""
     for value in values:
-        if isinstance(value, mpmath.mpf) or getattr(value, "dtype", None) == object:
+        if isinstance(value, mpmath.mpf) or getattr(value, "dtype", None) == _OBJECT:
             return MPMATH
     return FLOAT64

@@ -17,10 +17,15 @@ mpmath object arrays; numpy is used for structure only (reshape, broadcast, swap
 Temporaries come first in a product (``ns.cos(x) * g``) so numpy can reuse them in place, and
 scalar factors meet ``g`` first (``2.0 * g * x``), which is cheap when ``g`` is a scalar.
 
+Shapes, masks and sizes are bound as default arguments, evaluated once at record time (hence
+the file-wide ``B008`` exemption below).
+
 Conventions at kinks: ``abs'(0) = 0``; at a tie of ``maximum``/``minimum`` the cotangent goes to
 the second argument, so ``maximum(x, 0)`` has derivative 0 at ``x = 0`` (like ``torch.relu``)
 and ``maximum(x, x)`` has derivative 1.
 """
+
+# ruff: noqa: B008
 
 from __future__ import annotations
 
@@ -130,7 +135,9 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
     ),
     # ---- reductions ------------------------------------------------------------------------
     "sum": (lambda ns, ans, x, axis: lambda g: _expand(g, axis),),
-    "mean": (lambda ns, ans, x, axis: lambda g, n=np.size(x) // np.size(ans): _expand(g, axis) / n,),
+    "mean": (
+        lambda ns, ans, x, axis: lambda g, n=np.size(x) // np.size(ans): _expand(g, axis) / n,
+    ),
     "prod": (lambda ns, ans, x, axis: lambda g: _expand(g, axis) * _others_product(x, axis),),
     # ---- linear algebra --------------------------------------------------------------------
     "matmul": (
