@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -35,7 +36,7 @@ class Box:
     ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`.
     """
 
-    __slots__ = ("value", "tape", "index", "grad")
+    __slots__ = ("value", "tape", "index", "grad", "__weakref__")
     __array_ufunc__ = None  # numpy defers to the reflected operators below
 
     def __init__(self, value: object, tape: Tape, index: int) -> None:
@@ -137,12 +138,14 @@ def apply(op: str, *args: object) -> object:
 class TapeStats:
     """The size of one recorded computation and the memory its backward sweep used.
 
-    ``length`` counts recorded ops (inputs excluded); ``peak_cotangent_bytes`` is the largest
+    ``length`` counts recorded ops (inputs excluded); ``shared_values`` counts the values read
+    by more than one op (their cotangents are sums); ``peak_cotangent_bytes`` is the largest
     total of cotangent buffers the engine held at once (object arrays count their pointers).
     """
 
     length: int
     inputs: int
+    shared_values: int
     peak_cotangent_bytes: int
 
 
@@ -154,8 +157,9 @@ class Tape:
 
     ``records[i]`` is ``(op, parents, vjps, shape)``: the op that produced value ``i``, the
     indices of its traced arguments, one vector-Jacobian product for each, and the value's
-    shape.  ``consumers[i]`` counts the records that read value ``i``.  The namespace (float64
-    or mpmath) is chosen from the first input's dtype.
+    shape.  ``consumers[i]`` counts the records that read value ``i``.  Inputs are held by
+    weak reference, so a tape and its values form no cycle.  The namespace (float64 or mpmath)
+    is chosen from the first input's dtype.
     """
 
     __slots__ = ("ns", "records", "consumers", "leaves", "released", "peak_bytes")
@@ -164,7 +168,7 @@ class Tape:
         self.ns: SimpleNamespace | None = None
         self.records: list[Record | None] = []
         self.consumers: list[int] = []
-        self.leaves: list[Box] = []
+        self.leaves: list[weakref.ref[Box]] = []
         self.released = False
         self.peak_bytes = 0
 
@@ -178,7 +182,7 @@ class Tape:
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
         box = self._push("input", (), (), value)
         box.grad = None
-        self.leaves.append(box)
+        self.leaves.append(weakref.ref(box))
         return box
 
     def unary(self, op: str, x: Box, *params: object) -> Box:
@@ -248,9 +252,10 @@ class Tape:
         return Box(ans, self, index)
 
     def stats(self) -> TapeStats:
-        """Tape length and the peak cotangent bytes of the last backward sweep."""
+        """Tape length, shared values and the peak cotangent bytes of the last backward."""
         inputs = len(self.leaves)
-        return TapeStats(len(self.records) - inputs, inputs, self.peak_bytes)
+        shared = sum(1 for count in self.consumers if count > 1)
+        return TapeStats(len(self.records) - inputs, inputs, shared, self.peak_bytes)
 
     def backward(
         self, output: Box, seed: object = None, retain_graph: bool = False, release: bool = True
@@ -289,13 +294,15 @@ class Tape:
             for parent, vjp in zip(parents, vjps, strict=True):
                 c = vjp(g)
                 fresh = handover if c is g else type(c) is np.ndarray and c.base is None
-                shape = records[parent][3]
-                if slots[parent] is None and getattr(c, "shape", None) == shape:
+                parent_shape = records[parent][3]
+                if slots[parent] is None and getattr(c, "shape", None) == parent_shape:
                     slots[parent] = c  # the first cotangent: taken over, not copied
                     owned[parent] = fresh
                     live += c.nbytes if fresh else 0
+                elif type(c) is Indexed:
+                    live += _accumulate_at(ns, slots, owned, parent, parent_shape, c)
                 else:
-                    live += _accumulate(ns, slots, owned, parent, shape, c, fresh)
+                    live += _accumulate(slots, owned, parent, parent_shape, c, fresh)
                 if live > peak:
                     peak = live
             if release:
@@ -306,9 +313,12 @@ class Tape:
                     records[i] = None
         self.released = release and not retain_graph
         self.peak_bytes = peak
-        for leaf in self.leaves:
+        for reference in self.leaves:
+            leaf = reference()
+            if leaf is None:
+                continue
             g = slots[leaf.index] if leaf.index <= top else None
-            shape = records[leaf.index][3] if records[leaf.index] else np.shape(leaf.value)
+            shape = np.shape(leaf.value)
             if g is None:
                 leaf.grad = ns.zeros(shape)
             elif owned[leaf.index]:
@@ -335,21 +345,25 @@ def _needs_full(op: str, parents: tuple[int, ...], shape, records: list) -> bool
     """Whether the rules of ``op`` need its cotangent spread to the output's full ``shape``.
 
     Elementwise rules take a cotangent that merely broadcasts, unless the op broadcast one of
-    its arguments (whose cotangent must then be summed over the stretched axes).
+    its arguments (whose cotangent must then be summed over the stretched axes); ``getitem``
+    adds any such cotangent into its slice.
     """
     if op == "getitem":
         return False
-    return op not in ELEMENTWISE or any(records[p][3] != shape for p in parents)
+    if op not in ELEMENTWISE:
+        return True
+    for parent in parents:
+        if records[parent][3] != shape:
+            return True
+    return False
 
 
-def _accumulate(ns, slots: list, owned: list, i: int, shape, c, fresh: bool) -> int:
+def _accumulate(slots: list, owned: list, i: int, shape, c, fresh: bool) -> int:
     """Add cotangent ``c`` into ``slots[i]``, un-broadcast to ``shape``; the new bytes held.
 
     ``fresh`` says nobody else holds ``c``, so it may become the slot's buffer.  An owned slot
     has the value's full shape and is added into in place.
     """
-    if type(c) is Indexed:
-        return _accumulate_at(ns, slots, owned, i, shape, c)
     c_shape = getattr(c, "shape", ())
     if c_shape and c_shape != shape:
         c = _unbroadcast(c, shape)
@@ -390,7 +404,11 @@ def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> i
         added = buffer.nbytes
         old = buffer
     if basic:
-        old[c.index] += c.value
+        view = old[c.index]
+        if type(view) is np.ndarray:
+            view += c.value  # through the view: no copy back
+        else:
+            old[c.index] += c.value
     else:
         np.add.at(old, c.index, c.value)
     return added
@@ -399,9 +417,10 @@ def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> i
 def _scattered(ns, shape: tuple[int, ...], index: object, value: object) -> np.ndarray:
     """A new buffer holding ``value`` at the basic ``index`` and zeros elsewhere.
 
-    For a unit-step slice of the first axis, only the entries outside it are zeroed.
+    For a unit-step slice of the first axis of a large buffer, only the entries outside the
+    slice are zeroed.
     """
-    if ns is FLOAT64 and type(index) is slice and index.step in (None, 1) and shape:
+    if ns is FLOAT64 and type(index) is slice and index.step in (None, 1) and _large(shape):
         start, stop, _ = index.indices(shape[0])
         buffer = np.empty(shape)
         buffer[:start] = 0.0
@@ -410,6 +429,12 @@ def _scattered(ns, shape: tuple[int, ...], index: object, value: object) -> np.n
         buffer = ns.zeros(shape)
     buffer[index] = value
     return buffer
+
+
+def _large(shape: tuple[int, ...]) -> bool:
+    """Whether a float64 buffer of ``shape`` is big enough that a pass over it costs more than
+    a few numpy calls (64 KiB and up)."""
+    return len(shape) > 0 and math.prod(shape) >= 8192
 
 
 def _basic(index: object) -> bool:
@@ -459,29 +484,30 @@ class GradientFunction:
         self.f = f
         self.with_value = with_value
         self.release = release
-        self.last_tape: Tape | None = None
+        self.last_stats: TapeStats | None = None
 
     def __call__(self, x: object):
         tape = Tape()
         box = tape.leaf(x)
         out = self.f(box)
-        self.last_tape = tape
         if type(out) is not Box:
+            self.last_stats = tape.stats()
             gradient = tape.ns.zeros(box.value.shape)
             return (out, gradient) if self.with_value else gradient
-        if out.size != 1:
+        if getattr(out.value, "size", 1) != 1:
             raise ValueError(
                 f"grad needs a scalar-valued function; f returned shape {out.shape}: "
                 "use ad.backward with a seed"
             )
         tape.backward(out, release=self.release)
+        self.last_stats = tape.stats()
         return (out.value, box.grad) if self.with_value else box.grad
 
     def stats(self) -> TapeStats:
         """Tape length and peak cotangent bytes of the last call."""
-        if self.last_tape is None:
+        if self.last_stats is None:
             raise RuntimeError("stats() of a gradient that has not been called yet")
-        return self.last_tape.stats()
+        return self.last_stats
 
 
 def grad(f: Callable[[Box], object], *, release: bool = True) -> GradientFunction:

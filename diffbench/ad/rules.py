@@ -38,6 +38,7 @@ class Indexed:
     """A cotangent ``value`` that lands on ``x[index]``: the engine adds it there in place."""
 
     __slots__ = ("index", "value")
+    shape = None  # not an array: the engine adds it where it lands
 
     def __init__(self, index: object, value: object) -> None:
         self.index = index
