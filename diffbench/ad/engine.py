@@ -193,12 +193,13 @@ class Tape:
         maker = RULES.get(op, (None,))[0]
         if maker is None:
             raise NotImplementedError(_missing_rule(op, 0, (value, *params)))
-        index = len(self.records)
+        records = self.records
+        consumers = self.consumers
         vjp = maker(ns, ans, value, *params)
-        self.records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
-        self.consumers[x.index] += 1
-        self.consumers.append(0)
-        return Box(ans, self, index)
+        records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
+        consumers[x.index] += 1
+        consumers.append(0)
+        return Box(ans, self, len(consumers) - 1)
 
     def binary(self, op: str, x: object, y: object) -> Box:
         """Record ``op(x, y)`` where at least one of ``x`` and ``y`` is traced."""
@@ -220,10 +221,9 @@ class Tape:
         consumers = self.consumers
         for parent in parents:
             consumers[parent] += 1
-        index = len(self.records)
         self.records.append((op, parents, vjps, getattr(ans, "shape", ())))
         consumers.append(0)
-        return Box(ans, self, index)
+        return Box(ans, self, len(consumers) - 1)
 
     def record(self, op: str, args: Sequence[object]) -> Box:
         """Record ``op(*args)``: one VJP for each traced argument, none for constants."""
@@ -281,6 +281,7 @@ class Tape:
         owned = [False] * (top + 1)
         slots[top] = _seed(ns, seed, records[top][3])
         live = peak = 0
+        drop_records = release and not retain_graph
         for i in range(top, -1, -1):
             g = slots[i]
             if g is None:
@@ -295,10 +296,12 @@ class Tape:
                 c = vjp(g)
                 fresh = handover if c is g else type(c) is np.ndarray and c.base is None
                 parent_shape = records[parent][3]
-                if slots[parent] is None and getattr(c, "shape", None) == parent_shape:
+                c_shape = getattr(c, "shape", None)
+                if slots[parent] is None and (c_shape == parent_shape or c_shape == ()):
                     slots[parent] = c  # the first cotangent: taken over, not copied
-                    owned[parent] = fresh
-                    live += c.nbytes if fresh else 0
+                    if fresh and c_shape == parent_shape:
+                        owned[parent] = True
+                        live += c.nbytes
                 elif type(c) is Indexed:
                     live += _accumulate_at(ns, slots, owned, parent, parent_shape, c)
                 else:
@@ -309,16 +312,18 @@ class Tape:
                 if owned[i]:
                     live -= g.nbytes
                 slots[i] = None
-                if not retain_graph:
+                if drop_records:
                     records[i] = None
         self.released = release and not retain_graph
+        if self.released:
+            self.records = [None] * len(records)  # records the sweep skipped hold values too
         self.peak_bytes = peak
         for reference in self.leaves:
             leaf = reference()
             if leaf is None:
                 continue
             g = slots[leaf.index] if leaf.index <= top else None
-            shape = np.shape(leaf.value)
+            shape = leaf.value.shape
             if g is None:
                 leaf.grad = ns.zeros(shape)
             elif owned[leaf.index]:
@@ -484,14 +489,14 @@ class GradientFunction:
         self.f = f
         self.with_value = with_value
         self.release = release
-        self.last_stats: TapeStats | None = None
+        self.last_tape: Tape | None = None
 
     def __call__(self, x: object):
         tape = Tape()
         box = tape.leaf(x)
         out = self.f(box)
+        self.last_tape = tape
         if type(out) is not Box:
-            self.last_stats = tape.stats()
             gradient = tape.ns.zeros(box.value.shape)
             return (out, gradient) if self.with_value else gradient
         if getattr(out.value, "size", 1) != 1:
@@ -500,14 +505,13 @@ class GradientFunction:
                 "use ad.backward with a seed"
             )
         tape.backward(out, release=self.release)
-        self.last_stats = tape.stats()
         return (out.value, box.grad) if self.with_value else box.grad
 
     def stats(self) -> TapeStats:
         """Tape length and peak cotangent bytes of the last call."""
-        if self.last_stats is None:
+        if self.last_tape is None:
             raise RuntimeError("stats() of a gradient that has not been called yet")
-        return self.last_stats
+        return self.last_tape.stats()
 
 
 def grad(f: Callable[[Box], object], *, release: bool = True) -> GradientFunction:
