@@ -122,6 +122,9 @@ class Box:
         return self.value != _untraced(other)
 
 
+_FIRST_RULE = {op: makers[0] for op, makers in RULES.items() if makers[0] is not None}
+
+
 def _untraced(value: object) -> object:
     return value.value if type(value) is Box else value
 
@@ -190,13 +193,12 @@ class Tape:
         ns = self.ns
         value = x.value
         ans = getattr(ns, op)(value, *params)
-        maker = RULES.get(op, (None,))[0]
+        maker = _FIRST_RULE.get(op)
         if maker is None:
             raise NotImplementedError(_missing_rule(op, 0, (value, *params)))
-        records = self.records
         consumers = self.consumers
         vjp = maker(ns, ans, value, *params)
-        records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
+        self.records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
         consumers[x.index] += 1
         consumers.append(0)
         return Box(ans, self, len(consumers) - 1)
@@ -292,7 +294,7 @@ class Tape:
             if getattr(g, "shape", ()) != shape and _needs_full(op, parents, shape, records):
                 g = np.broadcast_to(g, shape)
             handover = release and owned[i] and len(parents) == 1
-            for parent, vjp in zip(parents, vjps, strict=True):
+            for parent, vjp in zip(parents, vjps):  # noqa: B905 - same length by construction
                 c = vjp(g)
                 fresh = handover if c is g else type(c) is np.ndarray and c.base is None
                 parent_shape = records[parent][3]
