@@ -284,6 +284,7 @@ class Tape:
         slots[top] = _seed(ns, seed, records[top][3])
         live = peak = 0
         drop_records = release and not retain_graph
+        ndarray = np.ndarray
         for i in range(top, -1, -1):
             g = slots[i]
             if g is None:
@@ -296,18 +297,19 @@ class Tape:
             handover = release and owned[i] and len(parents) == 1
             for parent, vjp in zip(parents, vjps):  # noqa: B905 - same length by construction
                 c = vjp(g)
-                fresh = handover if c is g else type(c) is np.ndarray and c.base is None
                 parent_shape = records[parent][3]
                 c_shape = getattr(c, "shape", None)
-                if slots[parent] is None and (c_shape == parent_shape or c_shape == ()):
-                    slots[parent] = c  # the first cotangent: taken over, not copied
-                    if fresh and c_shape == parent_shape:
-                        owned[parent] = True
-                        live += c.nbytes
-                elif type(c) is Indexed:
+                if type(c) is Indexed:
                     live += _accumulate_at(ns, slots, owned, parent, parent_shape, c)
                 else:
-                    live += _accumulate(slots, owned, parent, parent_shape, c, fresh)
+                    fresh = handover if c is g else type(c) is ndarray and c.base is None
+                    if slots[parent] is None and (c_shape == parent_shape or c_shape == ()):
+                        slots[parent] = c  # the first cotangent: taken over, not copied
+                        if fresh and c_shape == parent_shape:
+                            owned[parent] = True
+                            live += c.nbytes
+                    else:
+                        live += _accumulate(slots, owned, parent, parent_shape, c, fresh)
                 if live > peak:
                     peak = live
             if release:
