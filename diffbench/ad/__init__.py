@@ -21,6 +21,7 @@ from diffbench.ad.engine import (
     Tape,
     TapeStats,
     apply,
+    apply_binary,
     backward,
     grad,
     value_and_grad,
@@ -51,12 +52,12 @@ abs = _elementwise("abs")  # noqa: A001 - the contract's name
 
 def maximum(x: object, y: object) -> object:
     """Elementwise max; at a tie the cotangent goes to ``y`` (so relu'(0) = 0)."""
-    return apply("maximum", x, y)
+    return apply_binary("maximum", x, y)
 
 
 def minimum(x: object, y: object) -> object:
     """Elementwise min; at a tie the cotangent goes to ``y``."""
-    return apply("minimum", x, y)
+    return apply_binary("minimum", x, y)
 
 
 def where(condition: object, a: object, b: object) -> object:
@@ -81,17 +82,17 @@ def prod(x: object, axis: int | tuple[int, ...] | None = None) -> object:
 
 def matmul(a: object, b: object) -> object:
     """``a @ b`` with numpy's rules for 1-d operands and batch broadcasting."""
-    return apply("matmul", a, b)
+    return apply_binary("matmul", a, b)
 
 
 def dot(a: object, b: object) -> object:
     """numpy's dot for operands of at most 2 dimensions (a product when one is a scalar)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return apply("multiply", a, b)
+        return apply_binary("multiply", a, b)
     if np.ndim(a) > 2 or np.ndim(b) > 2:
         raise ValueError(f"ad.dot takes operands of at most 2 dimensions, got shapes "
                          f"{np.shape(a)} and {np.shape(b)}: use matmul")
-    return apply("matmul", a, b)
+    return apply_binary("matmul", a, b)
 
 
 def reshape(x: object, shape: int | tuple[int, ...]) -> object:

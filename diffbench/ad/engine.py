@@ -137,6 +137,15 @@ def apply(op: str, *args: object) -> object:
     return getattr(namespace_of(*args), op)(*args)
 
 
+def apply_binary(op: str, x: object, y: object) -> object:
+    """:func:`apply` for an op of two arguments, by the tape's fast path."""
+    if type(x) is Box:
+        return x.tape.binary(op, x, y)
+    if type(y) is Box:
+        return y.tape.binary(op, x, y)
+    return getattr(namespace_of(x, y), op)(x, y)
+
+
 @dataclass(frozen=True)
 class TapeStats:
     """The size of one recorded computation and the memory its backward sweep used.
@@ -207,7 +216,7 @@ class Tape:
         """Record ``op(x, y)`` where at least one of ``x`` and ``y`` is traced."""
         x_traced = type(x) is Box
         y_traced = type(y) is Box
-        if x_traced and y_traced and y.tape is not self:
+        if x_traced and y_traced and x.tape is not y.tape:
             raise ValueError(f"the arguments of {op} belong to two different tapes")
         ns = self.ns
         xv = x.value if x_traced else x
@@ -298,10 +307,10 @@ class Tape:
             for parent, vjp in zip(parents, vjps):  # noqa: B905 - same length by construction
                 c = vjp(g)
                 parent_shape = records[parent][3]
-                c_shape = getattr(c, "shape", None)
                 if type(c) is Indexed:
                     live += _accumulate_at(ns, slots, owned, parent, parent_shape, c)
                 else:
+                    c_shape = getattr(c, "shape", None)
                     fresh = handover if c is g else type(c) is ndarray and c.base is None
                     if slots[parent] is None and (c_shape == parent_shape or c_shape == ()):
                         slots[parent] = c  # the first cotangent: taken over, not copied
@@ -529,6 +538,6 @@ def value_and_grad(f: Callable[[Box], object], *, release: bool = True) -> Gradi
 
 
 __all__ = [
-    "FLOAT64", "MPMATH", "Box", "GradientFunction", "Tape", "TapeStats", "apply", "backward",
-    "grad", "value_and_grad",
+    "Box", "GradientFunction", "Tape", "TapeStats", "apply", "apply_binary", "backward", "grad",
+    "value_and_grad",
 ]
