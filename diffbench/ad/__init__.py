@@ -6,7 +6,12 @@ The module is an ops namespace of the families' contract, so ``fn(x, ad)`` trace
     g = ad.grad(lambda x: rosenbrock(x, ad))(x0)        # float64 in, float64 gradient out
     g = ad.grad(lambda x: rosenbrock(x, ad))(mpmath_ops.asarray(x0))   # mpmath, at workdps
 
-Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``.
+``ad.value_and_grad(f)`` returns ``(f(x), gradient)``.  After a call, ``gradient.stats()`` gives
+the tape length and the peak bytes of live cotangents of that call; ``ad.grad(f, release=False)``
+keeps every cotangent and saved value alive instead (to measure what release saves).
+
+Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``;
+a non-scalar output needs a seed, and a second backward needs ``retain_graph=True`` on the first.
 """
 
 from __future__ import annotations
