@@ -122,6 +122,7 @@ class Box:
         return self.value != _untraced(other)
 
 
+_NONE = object()  # no parameter given to Tape.unary
 _FIRST_RULE = {op: makers[0] for op, makers in RULES.items() if makers[0] is not None}
 
 
@@ -197,16 +198,20 @@ class Tape:
         self.leaves.append(weakref.ref(box))
         return box
 
-    def unary(self, op: str, x: Box, *params: object) -> Box:
-        """Record ``op(x, *params)`` for a traced ``x`` and constant ``params``."""
+    def unary(self, op: str, x: Box, param: object = _NONE) -> Box:
+        """Record ``op(x)``, or ``op(x, param)`` with a constant ``param``, for a traced ``x``."""
         ns = self.ns
         value = x.value
-        ans = getattr(ns, op)(value, *params)
         maker = _FIRST_RULE.get(op)
         if maker is None:
-            raise NotImplementedError(_missing_rule(op, 0, (value, *params)))
+            raise NotImplementedError(_missing_rule(op, 0, (value,)))
+        if param is _NONE:
+            ans = getattr(ns, op)(value)
+            vjp = maker(ns, ans, value)
+        else:
+            ans = getattr(ns, op)(value, param)
+            vjp = maker(ns, ans, value, param)
         consumers = self.consumers
-        vjp = maker(ns, ans, value, *params)
         self.records.append((op, (x.index,), (vjp,), getattr(ans, "shape", ())))
         consumers[x.index] += 1
         consumers.append(0)
@@ -517,7 +522,7 @@ class GradientFunction:
                 f"grad needs a scalar-valued function; f returned shape {out.shape}: "
                 "use ad.backward with a seed"
             )
-        tape.backward(out, release=self.release)
+        tape.backward(out, None, False, self.release)
         return (out.value, box.grad) if self.with_value else box.grad
 
     def stats(self) -> TapeStats:
