@@ -414,7 +414,7 @@ def _accumulate(slots: list, owned: list, i: int, shape, c, fresh: bool) -> int:
 def _accumulate_at(ns, slots: list, owned: list, i: int, shape, c: Indexed) -> int:
     """Add ``c.value`` into ``slots[i][c.index]``, in place in a buffer the engine owns."""
     old = slots[i]
-    basic = _basic(c.index)
+    basic = type(c.index) is slice or _basic(c.index)
     added = 0
     if old is None and basic:
         slots[i] = buffer = _scattered(ns, shape, c.index, c.value)
@@ -462,8 +462,6 @@ def _large(shape: tuple[int, ...]) -> bool:
 
 def _basic(index: object) -> bool:
     """Whether ``index`` is a basic index (ints, slices, None, ...): no repeated positions."""
-    if type(index) is slice or type(index) is int:
-        return True
     parts = index if type(index) is tuple else (index,)
     return all(
         part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))
