@@ -2,7 +2,9 @@
 
 ``FLOAT64`` wraps numpy and ``MPMATH`` wraps :mod:`diffbench.ops.mpmath_ops` (object arrays of
 ``mpf``).  Each provides the ops contract, the operators as functions (so the tape can run any
-op by name), and the few names the rules need besides: ``square``, ``sign`` and ``zeros``.
+op by name), and the few names the engine and rules need besides: ``square``, ``sign``,
+``zeros`` and ``one``.  FLOAT64's ``sum`` is ``np.add.reduce``, which ``np.sum`` calls after
+checking its arguments.
 """
 
 from __future__ import annotations
