@@ -90,3 +90,32 @@ def test_jax_memory_from_the_compiled_executable():
 def test_variant_label():
     assert variant_label({}) == "default"
     assert variant_label({"jit": False, "a": 1}) == "a=1,jit=false"
+
+
+def test_reverse_backend_matches_reference_and_reports_its_tape():
+    problem = BUILTIN["rosenbrock"].build(50)
+    prepared = registry()["reverse"].prepare(problem)
+    gradient = prepared.gradient(problem.x0.copy())
+    reference = reference_gradient(problem).as_float()
+    assert gradient_error(gradient, reference).median < 1e-14
+    stats = prepared.stats()
+    assert stats["tape_len"] > 5 and stats["cotangent_peak_bytes"] >= 8 * 50
+
+
+def test_reference_beyond_the_per_component_cap_uses_the_engine_in_mpmath():
+    import mpmath
+
+    from diffbench.families import Problem
+    from diffbench.reference import mpmath_diff
+
+    def wavy(x, ops):
+        return ops.sum(ops.sin(x) * ops.exp(0.1 * x)) + ops.prod(ops.tanh(x[:3] + 2.0))
+
+    problem = Problem("wavy", None, wavy, np.linspace(-1.0, 2.0, 12))
+    small = reference_gradient(problem, digits=40, max_diff_size=100)
+    large = reference_gradient(problem, digits=40, max_diff_size=4)
+    assert (small.method, large.method) == ("mpmath-diff", "reverse-mpmath")
+    with mpmath.workdps(40):
+        direct = mpmath_diff(problem, 40)
+        for a, b in zip(large.as_mpf(), direct, strict=True):
+            assert abs(a - b) <= mpmath.mpf(10) ** -35 * max(abs(b), 1)

@@ -167,7 +167,8 @@ def plot_swell(rows: Rows, path: Path) -> Path:
         ax.set_xlabel("size (depth or n)")
         ax.set_ylabel("nodes in the gradient (log scale)")
         ax.grid(which="major", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle("Expression swell: size of the gradient per representation", fontsize=11)
     fig.tight_layout()
     return save(fig, path)

@@ -24,7 +24,8 @@ COLUMNS = (
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
     "timing_note",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
-    "reference_method", "f_evals", "tape_len", "err_estimate", "err_estimate_ratio",
+    "reference_method", "f_evals", "tape_len", "cotangent_peak_bytes", "err_estimate",
+    "err_estimate_ratio",
     "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
 )
 

@@ -8,7 +8,7 @@ rest end as ``timeout``.  The order puts ``count_ops`` last: its cost follows th
 
 from __future__ import annotations
 
-import importlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -17,6 +17,7 @@ from typing import Any
 import sympy
 from rich.console import Console
 
+from .. import ad
 from ..backends.sympy_backend import build, differentiate
 from ..families import Problem
 from ..measure.budget import run_in_child
@@ -35,21 +36,26 @@ FIT_COLUMNS = (
     "family", "representation", "points", "size_min", "size_max", "factor_per_step",
     "exponent", "rms_exponential", "rms_power", "growth",
 )
-TAPE_ADJOINT_FACTOR = 2
-"""The gradient program of a tape of length L: L forward entries plus one adjoint step each."""
+def tape_sizes(problem: Problem) -> tuple[int, int]:
+    """The native engine on f at x0, counted in scalar elements like the expressions' nodes.
 
-
-def tape_length(problem: Problem) -> int | None:
-    """Entries the native reverse-mode engine records tracing f at x0; None without it.
-
-    The seam to ``diffbench.ad``: ``ad.trace(fn, x)`` records ``fn(x, ad)`` and returns the
-    tape, whose ``len()`` is its number of entries.
+    f's size is the elements its recorded ops read (an op on n-vectors counts n, a reduction
+    of n entries counts n); the gradient's adds what the backward sweep's vector-Jacobian
+    products write, one cotangent element per element read.  The sweep is checked to have
+    run every recorded op, so the count is that of the program actually executed.
     """
-    try:
-        ad = importlib.import_module("diffbench.ad")
-    except ImportError:
-        return None
-    return len(ad.trace(problem.fn, problem.x0.copy()))
+    tape = ad.Tape()
+    output = problem.fn(tape.leaf(problem.x0.copy()), ad)
+    records = [record for record in tape.records if record[1]]
+    sizes = [math.prod(record[3]) for record in tape.records]
+    read = sum(sizes[parent] for record in records for parent in record[1])
+    tape.backward(output)
+    applied = tape.stats().backward_steps
+    expected = sum(len(record[1]) for record in records)
+    if applied != expected:
+        raise RuntimeError(f"the backward sweep applied {applied} of {expected} rules: "
+                           "f computes values it does not use")
+    return read, 2 * read
 
 
 def _sizes(measure: Callable[[list], int], f, gradient) -> tuple[int, int, float]:
@@ -85,15 +91,11 @@ def _swell_rows(problem: Problem, send: Callable[[dict[str, Any]], None]) -> Non
 
     start = time.perf_counter()
     try:
-        length = tape_length(problem)
+        nodes_f, nodes_df = tape_sizes(problem)
     except Exception as exc:  # a failing engine is this row's status, not the case's
         row("tape", None, None, None, status="error", message=f"{type(exc).__name__}: {exc}")
     else:
-        if length is None:
-            row("tape", None, None, None, status="unsupported",
-                message="diffbench.ad (the native reverse-mode engine) is not available")
-        else:
-            row("tape", length, TAPE_ADJOINT_FACTOR * length, time.perf_counter() - start)
+        row("tape", nodes_f, nodes_df, time.perf_counter() - start)
 
     nodes_f, nodes_df, measure_s = _sizes(ops_count, f, gradient)
     row("count_ops", nodes_f, nodes_df, diff_s, measure_s)
