@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 POLL_S = 0.02
+STARTUP_S = 300.0
+"""How long a new worker may take to import and load the config before a case is sent."""
 
 
 class CaseKilled(Exception):
@@ -52,6 +54,7 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
     studies = make_studies(load_config(config_path), Path(run_dir))
     cases = {(study.index, case.key): (study, case) for study in studies
              for case in study.cases()}
+    conn.send(("ready", None))
     while True:
         request = conn.recv()
         if request is None:
@@ -81,6 +84,16 @@ class Isolator:
         self._process.start()
         child.close()
         self._conn = parent
+        if not parent.poll(STARTUP_S):
+            self.stop()
+            raise CaseKilled("error", f"the worker process did not start in {STARTUP_S:g} s")
+        try:
+            parent.recv()
+        except EOFError as exc:
+            code = self._process.exitcode
+            self.stop()
+            raise CaseKilled("error", f"the worker process died while starting (exit code "
+                             f"{code})") from exc
 
     def stop(self) -> None:
         if self._process is None:

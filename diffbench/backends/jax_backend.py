@@ -21,12 +21,13 @@ def _jax():
 class JaxGradient:
     """The compiled gradient; ``block_until_ready`` makes each call include the device work."""
 
-    def __init__(self, problem: Problem, jit: bool):
+    def __init__(self, problem: Problem, jit: bool, mode: str):
         jax = _jax()
         import jax.numpy as jnp
 
         self._jnp = jnp
-        grad = jax.grad(lambda x: problem.fn(x, jnp))
+        differentiate = jax.grad if mode == "reverse" else jax.jacfwd
+        grad = differentiate(lambda x: problem.fn(x, jnp))
         self.compiled = jax.jit(grad).lower(jnp.asarray(problem.x0)).compile() if jit else None
         self._grad = self.compiled if jit else grad
 
@@ -39,8 +40,10 @@ class JaxGradient:
 
 class Jax(Backend):
     name = "jax"
-    description = "jax.grad, jit-compiled (jit = false for eager), x64 enabled"
-    options = {"jit": True}
+    description = ("jax.grad, jit-compiled (jit = false for eager), x64 enabled; "
+                   "mode = \"forward\": jax.jacfwd, n tangents pushed forward")
+    options = {"jit": True, "mode": "reverse"}
+    choices = {"mode": ("reverse", "forward")}
     memory_method = "xla-memory-analysis"
 
     def unavailable(self) -> str | None:
@@ -48,8 +51,9 @@ class Jax(Backend):
             return "jax is not installed"
         return None
 
-    def prepare(self, problem: Problem, jit: bool = True, **options: Any) -> JaxGradient:
-        return JaxGradient(problem, jit)
+    def prepare(self, problem: Problem, jit: bool = True, mode: str = "reverse",
+                **options: Any) -> JaxGradient:
+        return JaxGradient(problem, jit, mode)
 
     def measure_memory(self, prepared: JaxGradient, x: np.ndarray) -> int | None:
         """Temporaries plus outputs of the compiled executable; eager JAX has no such figure."""

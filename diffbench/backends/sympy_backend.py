@@ -19,7 +19,7 @@ import numpy as np
 import sympy
 
 from ..families import Problem
-from ..measure.size import distinct_nodes, tree_size
+from ..measure.size import cse_size, dag_size, distinct_nodes, tree_size
 from ..ops import CONTRACT, sympy_ops
 from .base import Backend, UnsupportedCase
 
@@ -80,6 +80,12 @@ class Derivation:
     phases: dict[str, float] = field(default_factory=dict)
     kink_note: str = ""
     compiled: Any = None
+
+    def size(self) -> int:
+        """Nodes of the compiled gradient: its DAG, or its cse form when eliminated."""
+        if self.cse is None:
+            return dag_size(self.gradient)
+        return cse_size(*self.cse)
 
 
 def _kink_note(problem: Problem, xs, gradient) -> str:
@@ -145,7 +151,8 @@ class SympyGradient:
 
     def stats(self) -> dict[str, Any]:
         phases = self.derivation.phases
-        return {**phases, "setup_s": sum(phases.values()), "message": self.derivation.kink_note}
+        return {**phases, "setup_s": sum(phases.values()), "message": self.derivation.kink_note,
+                "expr_nodes": self.derivation.size()}
 
 
 class Sympy(Backend):

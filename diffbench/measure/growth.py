@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fit import line_fit, loglog_fit
+
 MIN_POINTS_TO_CHOOSE = 3
 
 
@@ -36,13 +38,6 @@ class Growth:
         return "exponential" if self.rms_exponential < self.rms_power else "power"
 
 
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and RMS residual of the least-squares line through (x, y)."""
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    return float(slope), float(np.sqrt(np.mean(residual**2)))
-
-
 def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> Growth | None:
     """Fit both models; ``None`` unless there are two distinct sizes with positive values."""
     pairs = [(float(s), float(v)) for s, v in zip(sizes, values, strict=True)
@@ -54,8 +49,7 @@ def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> Growth | None
     kept = set(upper if len(upper) >= MIN_POINTS_TO_CHOOSE else distinct[-MIN_POINTS_TO_CHOOSE:])
     pairs = sorted(pair for pair in pairs if pair[0] in kept)
     s, v = np.array(pairs).T
-    log_v = np.log(v)
-    slope, rms_exponential = _line(s, log_v)
-    exponent, rms_power = _line(np.log(s), log_v)
-    return Growth(len(pairs), float(s[0]), float(np.exp(slope)), exponent, rms_exponential,
-                  rms_power)
+    exponential = line_fit(s, np.log(v))
+    power = loglog_fit(s, v)
+    return Growth(len(pairs), float(s[0]), float(np.exp(exponential.slope)), power.slope,
+                  exponential.rms, power.rms)

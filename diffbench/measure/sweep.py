@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fit import loglog_fit
+
 WINDOW_DECADES = 0.5
 """Half-width, in decades of h, of the window whose median error is ``err_near``."""
 SATURATED = 0.5
@@ -34,8 +36,7 @@ def loglog_slope(h: np.ndarray, err: np.ndarray) -> float | None:
     """Least-squares slope of log10(err) against log10(h); None below ``MIN_FIT_POINTS``."""
     if h.size < MIN_FIT_POINTS or np.ptp(np.log10(h)) == 0.0:
         return None
-    slope, _ = np.polyfit(np.log10(h), np.log10(err), 1)
-    return float(slope)
+    return loglog_fit(h, err).slope
 
 
 def summarize(h: np.ndarray, err: np.ndarray) -> SweepSummary:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ..config import Config, StudySpec
 from ..families import Problem
+from ..measure.memory import traced_peak
 from ..measure.timing import Timing
 from ..reference import NoReference, Reference, reference_gradient
 
@@ -45,6 +46,7 @@ class Workspace:
         self._problems: dict[tuple[str, int | None], Problem] = {}
         self._references: dict[tuple[str, int | None], Reference | NoReference] = {}
         self._f_timings: dict[tuple[str, int | None], Timing] = {}
+        self._f_peaks: dict[tuple[str, int | None], int] = {}
 
     def problem(self, family: str, size: int | None) -> Problem:
         key = (family, size)
@@ -59,6 +61,14 @@ class Workspace:
             x = problem.x0.copy()
             self._f_timings[key] = time(lambda: problem.f(x))
         return self._f_timings[key]
+
+    def f_peak(self, problem: Problem) -> int:
+        """Peak traced bytes of one plain numpy evaluation of f, measured once per problem."""
+        key = (problem.family, problem.size)
+        if key not in self._f_peaks:
+            x = problem.x0.copy()
+            self._f_peaks[key] = traced_peak(lambda: problem.f(x))
+        return self._f_peaks[key]
 
     def reference(self, problem: Problem) -> Reference:
         """The reference gradient, computed once per problem; raises ``NoReference``."""

@@ -24,7 +24,8 @@ COLUMNS = (
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
     "timing_note",
     "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
-    "reference_method", "f_evals", "tape_len", "cotangent_peak_bytes", "err_estimate",
+    "f_peak_bytes", "reference_method", "f_evals", "tape_len", "cotangent_peak_bytes",
+    "expr_nodes", "err_estimate",
     "err_estimate_ratio",
     "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
 )
@@ -147,6 +148,7 @@ class GradientStudy(Study):
         else:
             row["peak_bytes"] = backend.measure_memory(prepared, x)
         row["memory_method"] = backend.memory_method if row["peak_bytes"] is not None else "none"
+        row["f_peak_bytes"] = self.workspace.f_peak(problem)
         stats = prepared.stats()
         row.update({k: v for k, v in stats.items() if k in COLUMNS})
 
