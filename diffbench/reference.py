@@ -36,7 +36,8 @@ class Reference:
     digits: int
 
     def as_float(self) -> np.ndarray:
-        return np.array([float(mpmath.mpf(v)) for v in self.values])
+        """Each value correctly rounded to float64 (Python parses decimal strings exactly)."""
+        return np.array(self.values, dtype=float)
 
     def as_mpf(self) -> np.ndarray:
         with mpmath.workdps(self.digits):

@@ -58,6 +58,17 @@ class CsvWriter:
         self._file.close()
 
 
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Replace ``path`` with a CSV of ``rows`` (summaries rebuilt at the end of a run)."""
+    path.unlink(missing_ok=True)
+    writer = CsvWriter(path, columns)
+    try:
+        for row in rows:
+            writer.write(row)
+    finally:
+        writer.close()
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

@@ -175,7 +175,11 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
               isolate: bool) -> dict[str, list[dict]]:
     """The case's rows by file, measured here or in the worker; a killed case gets one
     failure row."""
-    if isolate:
+    reason = study.skip_reason(case)
+    if reason is not None:
+        rows = [study.failure_row(case, "skipped", reason)]
+    elif isolate:
+        study.precompute(case)
         try:
             rows = isolator.run(study.index, case.key, study.workspace.config.timing.budget_s)
         except CaseKilled as exc:

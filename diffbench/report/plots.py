@@ -172,3 +172,32 @@ def plot_swell(rows: Rows, path: Path) -> Path:
     fig.suptitle("Expression swell: size of the gradient per representation", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
+
+
+def plot_scaling(rows: Rows, path: Path) -> Path:
+    """Time and memory of one gradient against n, log-log, one line per backend per family,
+    the fitted exponent in the legend."""
+    from ..studies.scaling import fit_metric
+
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    fig, axes = plt.subplots(len(families), 2, figsize=(11, 4 * len(families)), squeeze=False)
+    for line, family in zip(axes, families, strict=True):
+        mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
+        for ax, column, label in ((line[0], "time_s", "time of one gradient (s)"),
+                                  (line[1], "peak_bytes", "peak extra memory (bytes)")):
+            for method in dict.fromkeys(backend_cell(r) for r in mine):
+                points = sorted((number(r["n_inputs"]), number(r[column])) for r in mine
+                                if backend_cell(r) == method and number(r.get(column)) > 0)
+                if not points:
+                    continue
+                fit = fit_metric(points)
+                slope = f" (p = {fit['exponent']:.2f})" if fit else ""
+                ax.loglog(*zip(*points, strict=True), "o-", ms=3, label=method + slope)
+            ax.set_xlabel("n, number of inputs")
+            ax.set_ylabel(label)
+            ax.set_title(f"{family}: {label.split(' (')[0]}")
+            ax.grid(which="major", alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)

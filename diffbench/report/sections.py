@@ -14,7 +14,13 @@ from rich.table import Table
 
 from ..results import read_rows
 from . import plots
-from .tables import gradient_table, step_summary_table, swell_fit_table, swell_table
+from .tables import (
+    gradient_table,
+    scaling_fit_table,
+    step_summary_table,
+    swell_fit_table,
+    swell_table,
+)
 
 Rows = Sequence[dict[str, str]]
 
@@ -48,9 +54,17 @@ def _swell_tables(run_dir: Path) -> list[Table]:
     return tables
 
 
+def _scaling_tables(run_dir: Path) -> list[Table]:
+    tables = [gradient_table(read_rows(run_dir / "scaling.csv"), title="scaling study")]
+    if (run_dir / "scaling_fit.csv").is_file():
+        tables.append(scaling_fit_table(read_rows(run_dir / "scaling_fit.csv")))
+    return tables
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("gradient.csv", _gradient_tables,
             {"omega": plots.plot_omega, "digits": plots.plot_digits}),
+    Section("scaling.csv", _scaling_tables, {"cost": plots.plot_scaling}),
     Section("step_sweep.csv", _step_tables, {"error": _step_plot}),
     Section("swell.csv", _swell_tables, {"sizes": plots.plot_swell}),
 )

@@ -131,6 +131,15 @@ class Study:
         """
         raise NotImplementedError
 
+    def precompute(self, case: Case) -> None:
+        """Untimed work an isolated case needs that must not count against its budget; run
+        in the parent, which leaves its results on disk for the worker."""
+
+    def skip_reason(self, case: Case) -> str | None:
+        """Why ``case`` should not be attempted given the rows already written, if it should
+        not (it then gets one ``skipped`` row)."""
+        return None
+
     def failure_row(self, case: Case, status: str, message: str) -> dict[str, Any]:
         """The one row of a case that ended without measuring (killed, out of memory)."""
         return {"study": self.kind, **case.identity, "status": status, "message": message}

@@ -70,6 +70,11 @@ def _digits_mp(prepared, problem: Problem, reference: Reference) -> float:
     return correct_digits(error, max_digits=reference.digits)
 
 
+def _out_of_memory(exc: Exception) -> bool:
+    """numpy's MemoryError, or XLA's failed allocation (RESOURCE_EXHAUSTED)."""
+    return isinstance(exc, MemoryError) or "RESOURCE_EXHAUSTED" in str(exc)
+
+
 class GradientStudy(Study):
     kind = "gradient"
     files = {"gradient.csv": COLUMNS}
@@ -93,6 +98,14 @@ class GradientStudy(Study):
                                       isolate=backend.isolate_by_default))
         return cases
 
+    def precompute(self, case: Case) -> None:
+        """The reference gradient, cached on disk, so that the worker only reads it."""
+        try:
+            self.workspace.reference(self.workspace.problem(case.identity["family"],
+                                                            case.identity["size"]))
+        except Exception:  # the case itself reports it, in its row
+            pass
+
     def run(self, case: Case) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
                                "message": ""}
@@ -105,8 +118,9 @@ class GradientStudy(Study):
             row.update(status=exc.status, message=str(exc))
         except Exception as exc:  # one failing case is a row, never a crash of the run
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            row.update(status="error", message=f"{type(exc).__name__}: {exc} "
-                                               f"({where.name}, line {where.lineno})")
+            row.update(status="out-of-memory" if _out_of_memory(exc) else "error",
+                       message=f"{type(exc).__name__}: {exc} ({where.name}, line "
+                               f"{where.lineno})")
         return [row]
 
     def _time(self, fn) -> Timing:

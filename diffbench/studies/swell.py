@@ -24,7 +24,7 @@ from ..measure.budget import run_in_child
 from ..measure.growth import fit_growth
 from ..measure.size import cse_size, dag_size, ops_count, tree_size
 from ..report.tables import swell_fit_table, swell_table
-from ..results import CsvWriter, read_rows
+from ..results import read_rows, write_csv
 from .base import Case, Study
 
 REPRESENTATIONS = ("tree", "dag", "cse", "tape", "count_ops")
@@ -133,13 +133,7 @@ class SwellStudy(Study):
             return
         rows = read_rows(path)
         fit_path = self.run_dir / self.fit_name
-        fit_path.unlink(missing_ok=True)
-        writer = CsvWriter(fit_path, FIT_COLUMNS)
-        try:
-            for fit in growth_fits(rows):
-                writer.write(fit)
-        finally:
-            writer.close()
+        write_csv(fit_path, FIT_COLUMNS, growth_fits(rows))
         console.print(swell_table(rows, title=f"swell study · {path}"))
         console.print(swell_fit_table(read_rows(fit_path),
                                       title=f"growth of the gradient's size · {fit_path}"))
