@@ -70,9 +70,5 @@ def minimum(a, b):
     return where(a <= b, a, b)
 
 
-sum = np.sum  # noqa: A001
-prod = np.prod
-mean = np.mean
-dot = np.dot
-matmul = np.matmul
-reshape = np.reshape
+# Reductions, products and reshapes work on object arrays as they are.
+from numpy import dot, matmul, mean, prod, reshape, sum  # noqa: A004, E402, F401

@@ -77,9 +77,5 @@ maximum = _elementwise(sympy.Max, "maximum", 2)
 minimum = _elementwise(sympy.Min, "minimum", 2)
 where = _elementwise(_piecewise, "where", 3)
 
-sum = np.sum  # noqa: A001
-prod = np.prod
-mean = np.mean
-dot = np.dot
-matmul = np.matmul
-reshape = np.reshape
+# Reductions, products and reshapes work on object arrays as they are.
+from numpy import dot, matmul, mean, prod, reshape, sum  # noqa: A004, E402, F401

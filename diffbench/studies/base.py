@@ -39,47 +39,46 @@ def sized_name(family: str, size: int | None) -> str:
 
 
 class Workspace:
-    """What cases of one run share: built problems and their reference gradients."""
+    """What cases of one run share, each computed once per problem: the built problems,
+    their reference gradients, and the plain numpy function's time and memory."""
 
     def __init__(self, config: Config):
         self.config = config
-        self._problems: dict[tuple[str, int | None], Problem] = {}
-        self._references: dict[tuple[str, int | None], Reference | NoReference] = {}
-        self._f_timings: dict[tuple[str, int | None], Timing] = {}
-        self._f_peaks: dict[tuple[str, int | None], int] = {}
+        self._memo: dict[tuple[str, str, int | None], Any] = {}
+
+    def _once(self, what: str, family: str, size: int | None, compute: Callable[[], Any]):
+        key = (what, family, size)
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def problem(self, family: str, size: int | None) -> Problem:
-        key = (family, size)
-        if key not in self._problems:
-            self._problems[key] = self.config.families[family].build(size)
-        return self._problems[key]
+        return self._once("problem", family, size,
+                          lambda: self.config.families[family].build(size))
 
     def f_timing(self, problem: Problem, time: Callable[[Callable], Timing]) -> Timing:
-        """The plain numpy function's timing, measured once per problem with ``time``."""
-        key = (problem.family, problem.size)
-        if key not in self._f_timings:
-            x = problem.x0.copy()
-            self._f_timings[key] = time(lambda: problem.f(x))
-        return self._f_timings[key]
+        """The plain numpy function's timing, measured with ``time``."""
+        x = problem.x0.copy()
+        return self._once("f_timing", problem.family, problem.size,
+                          lambda: time(lambda: problem.f(x)))
 
     def f_peak(self, problem: Problem) -> int:
-        """Peak traced bytes of one plain numpy evaluation of f, measured once per problem."""
-        key = (problem.family, problem.size)
-        if key not in self._f_peaks:
-            x = problem.x0.copy()
-            self._f_peaks[key] = traced_peak(lambda: problem.f(x))
-        return self._f_peaks[key]
+        """Peak traced bytes of one plain numpy evaluation of f."""
+        x = problem.x0.copy()
+        return self._once("f_peak", problem.family, problem.size,
+                          lambda: traced_peak(lambda: problem.f(x)))
 
     def reference(self, problem: Problem) -> Reference:
-        """The reference gradient, computed once per problem; raises ``NoReference``."""
-        key = (problem.family, problem.size)
-        if key not in self._references:
+        """The reference gradient; raises ``NoReference`` (every time) when there is none."""
+
+        def compute() -> Reference | NoReference:
             try:
-                self._references[key] = reference_gradient(
-                    problem, self.config.reference.digits, self.config.reference.max_diff_size)
+                return reference_gradient(problem, self.config.reference.digits,
+                                          self.config.reference.max_diff_size)
             except NoReference as exc:
-                self._references[key] = exc
-        found = self._references[key]
+                return exc
+
+        found = self._once("reference", problem.family, problem.size, compute)
         if isinstance(found, NoReference):
             raise found
         return found
