@@ -225,7 +225,7 @@ def list_command() -> None:
         backends.add_column(column)
     for backend in registry().values():
         reason = backend.unavailable()
-        options = ", ".join(f"{k}={v!r}" for k, v in backend.options.items()) or "–"
+        options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend.options.items()) or "–"
         backends.add_row(backend.name, "[green]yes[/green]" if reason is None
                          else f"[red]no[/red]: {reason}", options, backend.description)
     console.print(backends)

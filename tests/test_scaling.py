@@ -53,6 +53,7 @@ def test_line_fit_interval_and_r2():
 ])
 def test_verdict(claimed, measured, word):
     assert verdict(claimed, measured) == word
+    assert verdict(claimed, measured, overhead_bound=True) in ("unclear", "n/a")
 
 
 def synthetic_scaling(run_dir, exponents):

@@ -50,9 +50,12 @@ CLAIMS = (
 )
 
 
-def verdict(claimed: float, measured: float | None) -> str:
+def verdict(claimed: float, measured: float | None, overhead_bound: bool = False) -> str:
+    """holds / off / wrong; ``unclear`` when the fit had too few sizes above the overhead."""
     if measured is None:
         return "n/a"
+    if overhead_bound:
+        return "unclear"
     gap = abs(measured - claimed)
     return "holds" if gap <= HOLDS else "off" if gap <= OFF else "wrong"
 
@@ -69,10 +72,10 @@ def _cell(fit: Mapping[str, str] | None, claimed: float) -> tuple[str, str]:
     exponent = float(fit["exponent"])
     low, high = float(fit["ci_low"]), float(fit["ci_high"])
     interval = f" [{low:.2f}, {high:.2f}]" if abs(high - low) < 100 else ""
-    bound = "*" if fit["overhead_bound"] == "true" else ""
-    word = verdict(claimed, exponent)
-    style = {"holds": "green", "off": "yellow", "wrong": "red"}[word]
-    return f"{exponent:.2f}{interval}{bound}", f"[{style}]{word}[/{style}]"
+    bound = fit["overhead_bound"] == "true"
+    word = verdict(claimed, exponent, bound)
+    style = {"holds": "green", "off": "yellow", "wrong": "red", "unclear": "dim"}[word]
+    return f"{exponent:.2f}{interval}{'*' if bound else ''}", f"[{style}]{word}[/{style}]"
 
 
 def _evidence(claim: Claim, rows: Sequence[Mapping[str, str]],
@@ -86,6 +89,11 @@ def _evidence(claim: Claim, rows: Sequence[Mapping[str, str]],
     notes = []
     omegas = [float(r["omega"]) for r in mine]
     notes.append(f"ω {min(omegas):.3g}–{max(omegas):.3g}")
+    f_fit = fits.get((family, claim.backend, claim.variant, "f_time_s"))
+    if claim.time == 2 and f_fit is not None:
+        f_exponent = float(f_fit["exponent"])
+        notes.append(f"f itself ∝ n^{f_exponent:.2f} here, so n passes of f ∝ "
+                     f"n^{1 + f_exponent:.2f}")
     if claim.memory_metric == "peak_bytes":
         ratios = [float(r["peak_bytes"]) / (float(r["f_peak_bytes"]) + 8 * int(r["n_inputs"]))
                   for r in mine if r.get("peak_bytes") and r.get("f_peak_bytes")]
@@ -108,9 +116,10 @@ def claims_table(run_dir: Path) -> Table:
     fits = _fits(run_dir)
     families = list(dict.fromkeys(r["family"] for r in rows))
     table = Table(title="the textbook table, measured", header_style="bold",
-                  caption=f"exponent p of n (inputs) in cost ∝ n^p, 95 % interval in brackets; "
-                          f"* fewer than three sizes above the fixed overhead. holds: within "
-                          f"{HOLDS} of the claim; off: within {OFF}; wrong: beyond.")
+                  caption=f"exponent p of n (inputs) in cost ∝ n^p, 95 % interval in brackets. "
+                          f"holds: within {HOLDS} of the claim; off: within {OFF}; wrong: "
+                          f"beyond; unclear (*): fewer than three sizes above the fixed "
+                          f"overhead, so the exponent says little.")
     for column, justify in (("method", "left"), ("family", "left"), ("time: claim", "right"),
                             ("measured", "right"), ("", "left"), ("memory: claim", "right"),
                             ("measured", "right"), (" ", "left"), ("digits", "right"),

@@ -147,7 +147,8 @@ class GradientStudy(Study):
         gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
         _finite(gradient, "the gradient")
 
-        timing = self._time(lambda: prepared.gradient(x))
+        timed = getattr(prepared, "timed", None)
+        timing = self._time(timed(x) if timed else lambda: prepared.gradient(x))
         f_timing = self.workspace.f_timing(problem, self._time)
         row.update(time_s=timing.median, time_min_s=timing.min, time_iqr_s=timing.iqr,
                    samples=len(timing.samples), loops=timing.loops, unstable=timing.unstable,

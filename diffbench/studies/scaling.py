@@ -26,6 +26,7 @@ OVERHEAD_FACTOR = 4.0
 MIN_POINTS = 3
 METRICS = {
     "time_s": ("time_s",),
+    "f_time_s": ("f_time_s",),
     "setup_s": ("setup_s",),
     "peak_bytes": ("peak_bytes",),
     "f_evals": ("f_evals",),
