@@ -154,6 +154,7 @@ def test_mermaid_escapes_quotes():
     (["log(a)", "--at", "a=-1"], "log(a) = nan at this point"),
     (["2**10**10 * a", "--at", "a=1"], "too large for float64"),
     (["3 + 4"], "has no variables"),
+    (["+".join(["x"] * 3000), "--at", "x=1"], "nested too deeply"),
 ])
 def test_bad_input_is_one_message_and_status_2(args, message):
     result = runner.invoke(app, ["explain", *args])

@@ -56,7 +56,16 @@ class Explanation:
 def explain(text: str, point: dict[str, float],
             max_paths: int = DEFAULT_MAX_PATHS) -> Explanation:
     """Trace ``text`` at ``point`` and take it apart; :class:`ExplainError` on bad input (an
-    unparsable expression, a variable without a value, a value for no variable)."""
+    unparsable expression, a variable without a value, a value for no variable, one nested
+    deeper than Python's parser and SymPy recurse)."""
+    try:
+        return _explain(text, point, max_paths)
+    except RecursionError:
+        raise ExplainError("the expression is nested too deeply to take apart "
+                           "(Python's parser and SymPy recurse over it)") from None
+
+
+def _explain(text: str, point: dict[str, float], max_paths: int) -> Explanation:
     expression = parse_expression(text)
     missing = [name for name in expression.variables if name not in point]
     if missing:
