@@ -3,14 +3,12 @@ installed, and ``unsupported`` rows where not."""
 
 import importlib.util
 import tomllib
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-import diffbench.backends as backends
 from diffbench.config import builtin_config_path, load_config
 from diffbench.families import BUILTIN
 from diffbench.measure.error import gradient_error
@@ -28,22 +26,6 @@ CASES = [("exp", None), ("sin", None), ("quadratic", None), ("log_sin", None),
 PEERS = {"autograd": Autograd, "torch": Torch}
 
 
-def _declared() -> dict[str, str]:
-    return tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"][
-        backends.ENTRY_POINT_GROUP]
-
-
-@pytest.fixture
-def peers_registered(monkeypatch):
-    """The registry as an install of this checkout builds it, from pyproject's entry points."""
-    points = [EntryPoint(name, value, backends.ENTRY_POINT_GROUP)
-              for name, value in _declared().items()]
-    monkeypatch.setattr(backends, "entry_points", lambda group: points)
-    backends.registry.cache_clear()
-    yield backends.registry()
-    backends.registry.cache_clear()
-
-
 @pytest.fixture
 def peers_missing(monkeypatch):
     """autograd and torch look uninstalled, whether or not they are."""
@@ -52,11 +34,9 @@ def peers_missing(monkeypatch):
                         lambda name, *args: None if name in PEERS else find_spec(name, *args))
 
 
-def test_entry_points_name_the_peer_classes(peers_registered):
-    assert _declared() == {"autograd": "diffbench.peers.autograd_backend:Autograd",
-                           "torch": "diffbench.peers.torch_backend:Torch"}
+def test_entry_points_name_the_peer_classes(checkout_plugins):
     for name, cls in PEERS.items():
-        assert type(peers_registered[name]) is cls
+        assert type(checkout_plugins[name]) is cls
 
 
 def test_torch_is_pinned_in_the_extra_and_kept_out_of_the_core():
@@ -72,7 +52,7 @@ def test_unavailable_says_how_to_install(name, peers_missing):
 
 
 def test_a_config_naming_missing_peers_gives_unsupported_rows(
-        peers_registered, peers_missing, tmp_path):
+        checkout_plugins, peers_missing, tmp_path):
     config = tmp_path / "peers.toml"
     config.write_text('[timing]\nmin_sample_s = 0.0005\nrepeats = 2\n\n[[study]]\n'
                       'kind = "gradient"\nfamilies = ["rosenbrock"]\nsizes = [4]\n'
@@ -86,7 +66,7 @@ def test_a_config_naming_missing_peers_gives_unsupported_rows(
         assert rows[name]["message"] == f"{name} is not installed: pip install -e '.[peers]'"
 
 
-def test_the_peers_config_compares_four_methods_up_to_a_million_inputs(peers_registered):
+def test_the_peers_config_compares_four_methods_up_to_a_million_inputs(checkout_plugins):
     config = load_config(builtin_config_path("peers"))
     for study in config.studies:
         assert [spec.name for spec in study.backends] == ["reverse", "jax", "autograd", "torch"]
