@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .backends import registry
@@ -261,6 +263,7 @@ def list_command() -> None:
         reason = backend.unavailable()
         options = ", ".join(f"{k}={v!r}" for k, v in backend.options.items()) or "–"
         backends.add_row(backend.name, "[green]yes[/green]" if reason is None
-                         else f"[red]no[/red]: {reason}", options, backend.description)
+                         else f"[red]no[/red]: {escape(reason)}", options,
+                         Text(backend.description))
     console.print(backends)
     console.print("configs shipped: " + ", ".join(builtin_config_names()))
