@@ -77,6 +77,13 @@ def test_every_function_and_alias_matches_sympy():
         assert entry.path_sum == pytest.approx(entry.engine, rel=1e-13)
 
 
+def test_kinks_and_infinite_derivatives_follow_each_convention():
+    (kink,) = explain("abs(x) + Max(x, 0)", {"x": 0.0}).inputs
+    assert (kink.engine, kink.symbolic.value) == (0.0, 0.5)  # sign(0) + Heaviside(0) = 1/2
+    (root,) = explain("sqrt(x) + x", {"x": 0.0}).inputs
+    assert root.engine == math.inf and root.symbolic.value is None
+
+
 def test_paths_are_capped_and_counted_exactly():
     explanation = explain(_nested_squares(7), {"x": 1.01}, max_paths=64)
     (entry,) = explanation.inputs

@@ -24,7 +24,6 @@ class InputPaths:
     the sum over the listed paths, the engine's gradient and SymPy's derivative."""
 
     name: str
-    index: int
     paths: tuple[Path, ...]
     total: int
     path_sum: float
@@ -38,6 +37,9 @@ class InputPaths:
 
 @dataclass(frozen=True)
 class Explanation:
+    """The expression as parsed, the point, the traced graph and sweep, and one
+    :class:`InputPaths` per variable in order of appearance."""
+
     text: str
     point: dict[str, float]
     trace: Trace
@@ -81,7 +83,7 @@ def _explain(text: str, point: dict[str, float], max_paths: int) -> Explanation:
     for name, index in traced.inputs.items():
         paths = tuple(list_paths(traced.nodes, index, traced.output, max_paths))
         inputs.append(InputPaths(
-            name, index, paths, count_paths(traced.nodes, index, traced.output),
+            name, paths, count_paths(traced.nodes, index, traced.output),
             math.fsum(path.product for path in paths), traced.gradient[name], symbolic[name]))
     return Explanation(expression.text, dict(point), traced, tuple(inputs), max_paths)
 

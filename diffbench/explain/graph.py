@@ -82,7 +82,7 @@ def trace(expression: Expression, point: dict[str, float]) -> Trace:
                 raise ExplainError(f"{node.label} = {node.value} at this point: the "
                                    "expression is not finite there")
         steps, cotangents = _sweep(tape, out.index)
-    tape.backward(out)
+        tape.backward(out)
     gradient = {name: float(leaf.grad) for name, leaf in leaves.items()}
     return Trace(nodes, {name: leaf.index for name, leaf in leaves.items()}, out.index,
                  steps, cotangents, gradient)
@@ -101,7 +101,7 @@ def _sweep(tape: ad.Tape, output: int) -> tuple[tuple[Step, ...], dict[int, floa
     cotangents = {output: 1.0}
     steps = []
     for i in range(output, -1, -1):
-        op, operands, vjps, _ = tape.records[i]
+        _, operands, vjps, _ = tape.records[i]
         if i not in cotangents or not operands:
             continue
         g = cotangents[i]

@@ -35,7 +35,7 @@ def derivatives(expression: Expression, point: dict[str, float]) -> dict[str, De
     result = {}
     for name, symbol in symbols.items():
         formula = sympy.diff(f, symbol)
-        value = formula.evalf(subs=at)
+        value = formula.subs(at).evalf()
         result[name] = Derivative(str(formula),
                                   float(value) if value.is_real and value.is_finite else None)
     return result
