@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .backends import registry
@@ -21,6 +23,7 @@ from .config import (
     builtin_config_path,
     load_config,
 )
+from .explain import DEFAULT_MAX_PATHS
 from .families import BUILTIN
 from .report.sections import write_report
 from .results import rows_as_json
@@ -210,6 +213,39 @@ def compare_command(
     console.print(comparison_table(comparisons, run_a, run_b))
 
 
+@app.command("explain")
+def explain_command(
+    expression: Annotated[str, typer.Argument(
+        help="A scalar expression: numbers, variables, + - * / ** (or ^), and sin cos tan exp "
+             "log log1p expm1 sqrt tanh arctan (atan) abs maximum (max, Max) minimum (min, "
+             "Min); pi is the constant.")],
+    at: Annotated[str | None, typer.Option(
+        "--at", help="The point, as name=value pairs: --at a=2,b=3.")] = None,
+    mermaid: Annotated[bool, typer.Option(
+        "--mermaid", help="Print only the graph, as a Mermaid flowchart.")] = False,
+    max_paths: Annotated[int, typer.Option(
+        "--max-paths", min=1, help="List at most this many paths per input (they can be "
+                                   "exponentially many); the output says when it caps.")
+    ] = DEFAULT_MAX_PATHS,
+) -> None:
+    """Trace EXPRESSION with the native engine and take it apart: the graph, each node's
+    value, the backward pass step by step, and every path from each input to the output,
+    whose products sum to the derivative, beside the engine's gradient and SymPy's."""
+    from .explain import ExplainError, explain, parse_point
+    from .report.explain import explanation_renderables
+    from .report.mermaid import mermaid_flowchart
+
+    try:
+        explanation = explain(expression, parse_point(at), max_paths)
+    except ExplainError as exc:
+        fail(str(exc))
+    if mermaid:
+        print(mermaid_flowchart(explanation), end="")
+        return
+    for renderable in explanation_renderables(explanation):
+        console.print(renderable)
+
+
 @app.command("list")
 def list_command() -> None:
     """Show the built-in families and the backends, with whether each can run here."""
@@ -227,6 +263,7 @@ def list_command() -> None:
         reason = backend.unavailable()
         options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend.options.items()) or "–"
         backends.add_row(backend.name, "[green]yes[/green]" if reason is None
-                         else f"[red]no[/red]: {reason}", options, backend.description)
+                         else f"[red]no[/red]: {escape(reason)}", options,
+                         Text(backend.description))
     console.print(backends)
     console.print("configs shipped: " + ", ".join(builtin_config_names()))

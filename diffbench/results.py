@@ -19,7 +19,9 @@ STATUSES = ("ok", "error", "timeout", "out-of-memory", "unsupported", "no-refere
             "skipped")
 """Every status a row can have; anything but ``ok`` comes with a message."""
 
-PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "rich")
+PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "rich", "autograd",
+            "torch")
+"""Versions recorded in the manifest (None where not installed)."""
 
 
 def format_cell(value: Any) -> str:

@@ -370,6 +370,10 @@ def test_random_compositions_against_mpmath(program, reduction, x):
     assume(scale > 1e-6)
     left, right = (mp_gradient(fn, x, dps=20, direction=d).astype(float) for d in (-1, 1))
     assume(np.max(np.abs(left - right)) <= 1e-8 * scale)  # no kink at x
+    # well-conditioned at x: moving x by a relative 1e-15 moves the gradient by < 1e-14 of it
+    nudged = x * (1.0 + 1e-15 * np.array([1.0, -1.0, 1.0]))
+    shift = mp_gradient(fn, nudged, dps=30).astype(float) - reference
+    assume(np.max(np.abs(shift)) <= 1e-14 * scale)
     g = ad.grad(lambda x: fn(ad, x))(x)
     assert np.max(np.abs(g - reference)) <= 1e-12 * scale
 

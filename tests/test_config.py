@@ -42,7 +42,7 @@ def test_good_config(tmp_path):
 
 
 @pytest.mark.parametrize("name", builtin_config_names())
-def test_shipped_configs_are_valid(name):
+def test_shipped_configs_are_valid(name, checkout_plugins):
     load_config(builtin_config_path(name))
 
 

@@ -147,3 +147,13 @@ def test_each_study_plots(tmp_path, study, plot):
     assert f"](plots/{plot})" in (out / "report.md").read_text()
     markdown = runner.invoke(app, ["report", str(out), "--format", "markdown"]).output
     assert markdown.count("### ") >= 1
+
+
+def test_messages_are_shown_as_written_not_as_markup():
+    from diffbench.report.markdown import table_to_markdown
+    from diffbench.report.tables import gradient_table
+
+    message = "torch is not installed: pip install -e '.[peers]'"
+    row = {"family": "rosenbrock", "size": "10", "backend": "torch", "variant": "default",
+           "status": "unsupported", "message": message}
+    assert message in table_to_markdown(gradient_table([row]))

@@ -51,3 +51,9 @@ def digits(value) -> str:
 def integer(value) -> str:
     number = _number(value)
     return "–" if number is None else str(int(number))
+
+
+def number(value, significant: int = 12) -> str:
+    """A value shown to ``significant`` digits, without trailing zeros: 42, 3.64209261593."""
+    number = _number(value)
+    return "–" if number is None else f"{number:.{significant}g}"

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from . import format as fmt
 
@@ -46,7 +47,7 @@ def gradient_table(rows: Sequence[Mapping[str, str]], title: str = "gradient stu
             fmt.seconds(row.get("setup_s")), time,
             fmt.ratio(row.get("omega")), fmt.size_in_bytes(row.get("peak_bytes")),
             fmt.digits(row.get("digits")), fmt.integer(row.get("f_evals")), status_cell(row),
-            row.get("message", ""),
+            Text(row.get("message", "")),
         )
     return table
 

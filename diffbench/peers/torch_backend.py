@@ -1,0 +1,104 @@
+"""PyTorch, eager, on the CPU: ``torch.autograd.grad`` of the family's function over float64
+tensors, on one thread."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Backend
+from ..families import Problem
+from .autograd_backend import INSTALL_HINT
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(1)
+    return torch
+
+
+class TorchGradient:
+    """A fresh graph on every call: the input as a float64 leaf sharing ``x``'s memory, the
+    function run eagerly through :mod:`diffbench.peers.torch_ops`, then one backward."""
+
+    def __init__(self, problem: Problem):
+        self._torch = _torch()
+        from . import torch_ops
+
+        self._ops = torch_ops
+        self._fn = problem.fn
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        torch, ops = self._torch, self._ops
+        leaf = torch.from_numpy(np.asarray(x, dtype=np.float64)).requires_grad_()
+        out = ops.tensor(self._fn(ops.TorchArray(leaf), ops))
+        (gradient,) = torch.autograd.grad(out, leaf)
+        return gradient.numpy()
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+def peak_allocated(events: Iterable[Mapping[str, Any]]) -> int:
+    """Peak bytes allocated beyond what was allocated before the first event, from the
+    profiler's ``[memory]`` events (each carries the running total after it)."""
+    memory = sorted((e for e in events if e.get("name") == "[memory]"), key=lambda e: e["ts"])
+    if not memory:
+        return 0
+    first = memory[0]["args"]
+    before = first["Total Allocated"] - first["Bytes"]
+    return max(0, max(e["args"]["Total Allocated"] for e in memory) - before)
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what the profiler's C++ side writes to file descriptor 2 when it starts and
+    stops; Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class Torch(Backend):
+    name = "torch"
+    description = ("PyTorch eager autograd on the CPU, float64, 1 thread "
+                   "(torch.set_num_threads(1)): a fresh graph per call, torch.autograd.grad; "
+                   "numpy constants in f become tensors through a thin operator wrapper")
+    memory_method = "torch-profiler"
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec("torch") is None:
+            return f"torch is not installed: {INSTALL_HINT}"
+        return None
+
+    def prepare(self, problem: Problem, **options: Any) -> TorchGradient:
+        return TorchGradient(problem)
+
+    def measure_memory(self, prepared: TorchGradient, x: np.ndarray) -> int | None:
+        """Peak bytes of the tensors one gradient allocates, result included, from the
+        profiler's allocation events (``profile_memory=True``)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
+            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+                prepared.gradient(x)
+            path = os.path.join(tmp, "trace.json")
+            profiler.export_chrome_trace(path)
+            with open(path) as file:
+                events = json.load(file)["traceEvents"]
+        return peak_allocated(events)
