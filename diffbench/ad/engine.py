@@ -153,15 +153,13 @@ class TapeStats:
 
     ``length`` counts recorded ops (inputs excluded); ``shared_values`` counts the values read
     by more than one op (their cotangents are sums); ``peak_cotangent_bytes`` is the largest
-    total of cotangent buffers the engine held at once (object arrays count their pointers);
-    ``backward_steps`` counts the vector-Jacobian products the last backward sweep applied.
+    total of cotangent buffers the engine held at once (object arrays count their pointers).
     """
 
     length: int
     inputs: int
     shared_values: int
     peak_cotangent_bytes: int
-    backward_steps: int = 0
 
 
 Record = tuple[str, tuple[int, ...], tuple[Callable, ...], tuple[int, ...]]
@@ -177,7 +175,7 @@ class Tape:
     is chosen from the first input's dtype.
     """
 
-    __slots__ = ("ns", "records", "consumers", "leaves", "released", "peak_bytes", "steps")
+    __slots__ = ("ns", "records", "consumers", "leaves", "released", "peak_bytes")
 
     def __init__(self) -> None:
         self.ns: SimpleNamespace | None = None
@@ -186,7 +184,6 @@ class Tape:
         self.leaves: list[weakref.ref[Box]] = []
         self.released = False
         self.peak_bytes = 0
-        self.steps = 0
 
     def leaf(self, value: object) -> Box:
         """A new input: float64 values, or an object array of ``mpf`` (the mpmath namespace)."""
@@ -274,7 +271,7 @@ class Tape:
         """Tape length, shared values and the peak cotangent bytes of the last backward."""
         inputs = len(self.leaves)
         shared = sum(1 for count in self.consumers if count > 1)
-        return TapeStats(len(self.records) - inputs, inputs, shared, self.peak_bytes, self.steps)
+        return TapeStats(len(self.records) - inputs, inputs, shared, self.peak_bytes)
 
     def backward(
         self, output: Box, seed: object = None, retain_graph: bool = False, release: bool = True
@@ -299,7 +296,7 @@ class Tape:
         slots: list[object] = [None] * (top + 1)
         owned = [False] * (top + 1)
         slots[top] = _seed(ns, seed, records[top][3])
-        live = peak = steps = 0
+        live = peak = 0
         drop_records = release and not retain_graph
         ndarray = np.ndarray
         for i in range(top, -1, -1):
@@ -309,7 +306,6 @@ class Tape:
             op, parents, vjps, shape = records[i]
             if not parents:
                 continue
-            steps += len(parents)
             if getattr(g, "shape", ()) != shape and _needs_full(op, parents, shape, records):
                 g = np.broadcast_to(g, shape)
             handover = release and owned[i] and len(parents) == 1
@@ -340,7 +336,6 @@ class Tape:
         if self.released:
             self.records = [None] * len(records)  # records the sweep skipped hold values too
         self.peak_bytes = peak
-        self.steps = steps
         for reference in self.leaves:
             leaf = reference()
             if leaf is None:
