@@ -12,10 +12,8 @@ HIPS autograd and PyTorch are timed in the same run when they can be imported.  
 medians of calibrated samples (each at least ~10 ms, taken with perf_counter_ns), the samples
 of f and of every gradient interleaved so that they see the same machine.
 
-Before timing, one 32 MB array is allocated and freed.  glibc then serves arrays of a few MB
-from its heap instead of mapping fresh pages for each (its mmap threshold adapts to the largest
-block freed), the state of any process that has run for a while; without it, whether f pays
-page faults on every call depends on what the process did before.
+Before timing, the allocator is settled as in every diffbench timing
+(``diffbench.measure.timing.settle_allocator``).
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ import numpy as np
 
 import diffbench.ad as ad
 from diffbench.families.vector import rosenbrock
+from diffbench.measure.timing import settle_allocator
 
 MIN_SAMPLE_NS = 10_000_000
 
@@ -128,7 +127,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     args = parser.parse_args()
     samples = 5 if args.quick else 15
-    np.ones(4_000_000)  # freed at once: see the module docstring (glibc's mmap threshold)
+    settle_allocator()
     rosenbrock_timings(1_000_000, samples)
     rosenbrock_timings(10, samples)
     chain_memory(1_000_000)

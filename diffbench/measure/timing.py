@@ -63,6 +63,23 @@ class Timing:
         return bool(self.warnings())
 
 
+_SETTLED = False
+
+
+def settle_allocator() -> None:
+    """Allocate and free one 32 MB array, once per process, before anything is timed.
+
+    glibc then serves arrays of a few MB from its heap instead of mapping fresh pages for each
+    (its mmap threshold adapts to the largest block freed), the state of any process that has
+    run for a while; without it, whether f and a gradient pay page faults on every call depends
+    on what the process did before, and ω with it.
+    """
+    global _SETTLED
+    if not _SETTLED:
+        np.ones(4_000_000)
+        _SETTLED = True
+
+
 class BudgetExceeded(Exception):
     """One call took longer than the case's time budget."""
 
@@ -79,6 +96,7 @@ def time_call(
     Takes fewer samples (at least one) when ``repeats`` samples would not fit in ``budget_s``;
     raises ``BudgetExceeded`` when a single call already exceeds it.
     """
+    settle_allocator()
     start = time.perf_counter_ns()
     fn()
     first = (time.perf_counter_ns() - start) * 1e-9
