@@ -25,7 +25,6 @@ from .config import (
 )
 from .explain import DEFAULT_MAX_PATHS
 from .families import BUILTIN
-from .report.sections import write_report
 from .results import rows_as_json
 
 app = typer.Typer(
@@ -135,6 +134,7 @@ def merge_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the merged run.")],
 ) -> None:
     """Join shard runs (diffbench run --shard K/N) of one config into one run directory."""
+    from .report.sections import write_report
     from .runner import case_csvs, finish, make_studies
     from .runstate import read_manifest
     from .shards import ShardError, merge
