@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from diffbench.backends import UnsupportedCase, registry
 from diffbench.cli import app
 from diffbench.families import BUILTIN
-from diffbench.measure.budget import run_in_child
 from diffbench.measure.error import gradient_error
 from diffbench.measure.growth import fit_growth
 from diffbench.measure.size import cse_size, dag_size, ops_count, tree_size, weight
@@ -159,25 +158,6 @@ def test_tape_sizes_counted_by_hand():
 
 # --- budgets -------------------------------------------------------------------------------
 
-def test_child_over_budget_is_killed_and_keeps_what_it_sent():
-    def work(send):
-        send("first")
-        time.sleep(60)
-
-    start = time.perf_counter()
-    outcome = run_in_child(work, budget_s=0.5)
-    assert outcome.timed_out and outcome.items == ["first"]
-    assert time.perf_counter() - start < 0.5 + 2.0
-
-
-def test_child_error_is_reported_not_raised():
-    def work(send):
-        raise ValueError("boom")
-
-    outcome = run_in_child(work, budget_s=10.0)
-    assert not outcome.timed_out and "ValueError: boom" in outcome.error
-
-
 def test_gradient_study_case_over_budget_is_a_timeout_row(tmp_path):
     config = tmp_path / "slow.toml"
     config.write_text("""
@@ -263,9 +243,12 @@ kind = "swell"
 families = ["logistic"]
 sizes = [40]
 """)
-    start = time.perf_counter()
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output
-    rows = read_rows(tmp_path / "run" / "swell.csv")
-    assert [r["status"] for r in rows] == ["timeout"] * len(REPRESENTATIONS)
-    assert time.perf_counter() - start < 1.0 + 5.0
+    rows = {r["representation"]: r for r in read_rows(tmp_path / "run" / "swell.csv")}
+    assert list(rows) == list(REPRESENTATIONS)
+    symbolic = [rows[r] for r in REPRESENTATIONS if r != "tape"]
+    assert {r["status"] for r in symbolic} == {"timeout"}
+    for row in symbolic:  # each cut at its budget, not at the end of its work
+        assert float(row["message"].split("killed after ")[1].split()[0]) < 1.0 + 0.5
+    assert rows["tape"]["status"] == "ok" and int(rows["tape"]["nodes_df"]) > 0

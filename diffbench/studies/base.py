@@ -14,6 +14,7 @@ from ..families import Problem
 from ..measure.memory import traced_peak
 from ..measure.timing import Timing
 from ..reference import NoReference, Reference, reference_gradient
+from ..results import read_rows
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ def sized_name(family: str, size: int | None) -> str:
     return family if size is None else f"{family}[{size}]"
 
 
+STOPPING = ("timeout", "out-of-memory")
+"""Statuses after which a series' larger sizes are not attempted."""
+
+
 class Workspace:
     """What cases of one run share, each computed once per problem: the built problems,
     their reference gradients, and the plain numpy function's time and memory."""
@@ -46,26 +51,27 @@ class Workspace:
         self.config = config
         self._memo: dict[tuple[str, str, int | None], Any] = {}
 
-    def _once(self, what: str, family: str, size: int | None, compute: Callable[[], Any]):
+    def memo(self, what: str, family: str, size: int | None, compute: Callable[[], Any]):
+        """``compute()`` the first time ``what`` is asked of this family and size."""
         key = (what, family, size)
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
 
     def problem(self, family: str, size: int | None) -> Problem:
-        return self._once("problem", family, size,
+        return self.memo("problem", family, size,
                           lambda: self.config.families[family].build(size))
 
     def f_timing(self, problem: Problem, time: Callable[[Callable], Timing]) -> Timing:
         """The plain numpy function's timing, measured with ``time``."""
         x = problem.x0.copy()
-        return self._once("f_timing", problem.family, problem.size,
+        return self.memo("f_timing", problem.family, problem.size,
                           lambda: time(lambda: problem.f(x)))
 
     def f_peak(self, problem: Problem) -> int:
         """Peak traced bytes of one plain numpy evaluation of f."""
         x = problem.x0.copy()
-        return self._once("f_peak", problem.family, problem.size,
+        return self.memo("f_peak", problem.family, problem.size,
                           lambda: traced_peak(lambda: problem.f(x)))
 
     def reference(self, problem: Problem) -> Reference:
@@ -78,7 +84,7 @@ class Workspace:
             except NoReference as exc:
                 return exc
 
-        found = self._once("reference", problem.family, problem.size, compute)
+        found = self.memo("reference", problem.family, problem.size, compute)
         if isinstance(found, NoReference):
             raise found
         return found
@@ -134,9 +140,33 @@ class Study:
         """Untimed work an isolated case needs that must not count against its budget; run
         in the parent, which leaves its results on disk for the worker."""
 
+    series_columns: ClassVar[tuple[str, ...]] = ()
+    """With ``family``, the identity columns of a series of increasing sizes (a method, a
+    representation); when set, a size is not attempted once a smaller one of its series
+    ended in ``timeout`` or ``out-of-memory``."""
+
+    def series(self, identity: Mapping[str, Any]) -> tuple:
+        return tuple(str(identity.get(c, "")) for c in ("family", *self.series_columns))
+
+    def by_size(self, cases: list[Case]) -> list[Case]:
+        """``cases`` with each series' sizes in increasing order, series in their first order."""
+        first = {}
+        for i, case in enumerate(cases):
+            first.setdefault(self.series(case.identity), i)
+        return sorted(cases, key=lambda c: (first[self.series(c.identity)],
+                                            c.identity["size"] or 0))
+
     def skip_reason(self, case: Case) -> str | None:
         """Why ``case`` should not be attempted given the rows already written, if it should
         not (it then gets one ``skipped`` row)."""
+        path = self.run_dir / self.csv_name
+        if not self.series_columns or not path.exists():
+            return None
+        mine = self.series(case.identity)
+        for row in read_rows(path):
+            if self.series(row) == mine and row["status"] in STOPPING and row["size"] \
+                    and int(row["size"]) < (case.identity["size"] or 0):
+                return f"not attempted: size {row['size']} already ended in {row['status']}"
         return None
 
     def failure_row(self, case: Case, status: str, message: str) -> dict[str, Any]:

@@ -37,7 +37,6 @@ FIT_COLUMNS = (
     "family", "backend", "variant", "metric", "exponent", "ci_low", "ci_high", "r2",
     "sizes_used", "points", "n_min", "n_max", "overhead_bound",
 )
-STOPPING = ("timeout", "out-of-memory")
 
 
 class ScalingStudy(GradientStudy):
@@ -47,29 +46,13 @@ class ScalingStudy(GradientStudy):
     fit_name = "scaling_fit.csv"
     settings = {"verdict": False}
 
+    series_columns = ("backend", "variant")
+
     def cases(self) -> list[Case]:
         """The gradient study's cases, sizes ascending within each family and backend, each
         isolated, so that the size where a method runs out of time or memory is cut at the
         budget or the cap."""
-        cases = [replace(case, isolate=True) for case in super().cases()]
-        order = {(c.identity["family"], c.identity["backend"], c.identity["variant"]): i
-                 for i, c in enumerate(cases)}
-        return sorted(cases, key=lambda c: (order[(c.identity["family"], c.identity["backend"],
-                                                   c.identity["variant"])],
-                                            c.identity["size"] or 0))
-
-    def skip_reason(self, case: Case) -> str | None:
-        """Why a size is not attempted: a smaller one of the same method already failed."""
-        path = self.run_dir / self.csv_name
-        if not path.exists():
-            return None
-        me = case.identity
-        for row in read_rows(path):
-            if (row["family"], row["backend"], row["variant"]) == (
-                    me["family"], me["backend"], me["variant"]) and row["status"] in STOPPING \
-                    and row["size"] and int(row["size"]) < (me["size"] or 0):
-                return f"not attempted: size {row['size']} already ended in {row['status']}"
-        return None
+        return [replace(case, isolate=True) for case in self.by_size(super().cases())]
 
     def finish(self, console: Console) -> None:
         path = self.run_dir / self.csv_name

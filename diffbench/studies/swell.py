@@ -1,9 +1,10 @@
 """The swell study: how big f and its gradient are as a tree, a DAG, after cse, by count_ops,
 and as a reverse-mode tape, family by family and size by size.
 
-Each case's symbolic work runs in a forked child killed at ``timing.budget_s``; rows arrive
-one representation at a time, so those finished before the budget keep their numbers and the
-rest end as ``timeout``.  The order puts ``count_ops`` last: its cost follows the tree.
+One case per family × size × representation, each isolated (killed at ``timing.budget_s`` or
+``run.memory_mb``), so a representation that explodes ends as ``timeout`` or ``out-of-memory``
+while those that fit keep their numbers; once one does, its larger sizes are ``skipped``.  The
+worker derives f's gradient once per family and size and measures every representation of it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sympy
@@ -20,7 +22,6 @@ from rich.console import Console
 from .. import ad
 from ..backends.sympy_backend import build, differentiate
 from ..families import Problem
-from ..measure.budget import run_in_child
 from ..measure.growth import fit_growth
 from ..measure.size import cse_size, dag_size, ops_count, tree_size
 from ..report.tables import swell_fit_table, swell_table
@@ -57,47 +58,45 @@ def tape_sizes(problem: Problem) -> tuple[int, int]:
     return read, 2 * read
 
 
-def _sizes(measure: Callable[[list], int], f, gradient) -> tuple[int, int, float]:
-    start = time.perf_counter()
-    sizes = measure([f]), measure(list(gradient))
-    return (*sizes, time.perf_counter() - start)
+@dataclass(frozen=True)
+class Derivation:
+    """f as a SymPy expression, its gradient by ``sympy.diff``, and the seconds that took."""
+
+    f: sympy.Expr
+    gradient: tuple[sympy.Expr, ...]
+    diff_s: float
 
 
-def _swell_rows(problem: Problem, send: Callable[[dict[str, Any]], None]) -> None:
-    """Send one partial row per representation, in ``REPRESENTATIONS`` order."""
-
-    def row(representation, nodes_f, nodes_df, diff_s, measure_s=None, status="ok",
-            message=""):
-        send({"representation": representation, "status": status, "message": message,
-              "nodes_f": nodes_f, "nodes_df": nodes_df,
-              "ratio": nodes_df / nodes_f if nodes_f else None,
-              "diff_s": diff_s, "measure_s": measure_s})
-
+def derive(problem: Problem) -> Derivation:
     xs, f = build(problem)
     start = time.perf_counter()
     gradient = differentiate(f, xs)
-    diff_s = time.perf_counter() - start
-    for representation, measure in (("tree", tree_size), ("dag", dag_size)):
-        nodes_f, nodes_df, measure_s = _sizes(measure, f, gradient)
-        row(representation, nodes_f, nodes_df, diff_s, measure_s)
+    return Derivation(f, gradient, time.perf_counter() - start)
 
+
+def _sizes(measure: Callable[[list], int], derivation: Derivation, extra_s: float = 0.0):
+    """``(nodes_f, nodes_df, diff_s, measure_s)`` of one expression-size measure."""
     start = time.perf_counter()
-    reduced_df = sympy.cse(list(gradient))
+    sizes = measure([derivation.f]), measure(list(derivation.gradient))
+    return (*sizes, derivation.diff_s + extra_s, time.perf_counter() - start)
+
+
+def _cse_sizes(derivation: Derivation):
+    start = time.perf_counter()
+    reduced = sympy.cse(list(derivation.gradient))
     cse_s = time.perf_counter() - start
     start = time.perf_counter()
-    nodes_f, nodes_df = cse_size(*sympy.cse([f])), cse_size(*reduced_df)
-    row("cse", nodes_f, nodes_df, diff_s + cse_s, time.perf_counter() - start)
+    sizes = cse_size(*sympy.cse([derivation.f])), cse_size(*reduced)
+    return (*sizes, derivation.diff_s + cse_s, time.perf_counter() - start)
 
-    start = time.perf_counter()
-    try:
-        nodes_f, nodes_df = tape_sizes(problem)
-    except Exception as exc:  # a failing engine is this row's status, not the case's
-        row("tape", None, None, None, status="error", message=f"{type(exc).__name__}: {exc}")
-    else:
-        row("tape", nodes_f, nodes_df, time.perf_counter() - start)
 
-    nodes_f, nodes_df, measure_s = _sizes(ops_count, f, gradient)
-    row("count_ops", nodes_f, nodes_df, diff_s, measure_s)
+MEASURES: dict[str, Callable[[Derivation], tuple]] = {
+    "tree": lambda derivation: _sizes(tree_size, derivation),
+    "dag": lambda derivation: _sizes(dag_size, derivation),
+    "cse": _cse_sizes,
+    "count_ops": lambda derivation: _sizes(ops_count, derivation),
+}
+"""Each symbolic representation: sizes of f and its gradient, derivation and measuring time."""
 
 
 class SwellStudy(Study):
@@ -107,24 +106,40 @@ class SwellStudy(Study):
     fit_name = "swell_fit.csv"
     files = {csv_name: COLUMNS}
 
+    series_columns = ("representation",)
+
     def cases(self) -> list[Case]:
-        return self.family_cases()
+        """Sizes ascending within each family, every representation of a size together."""
+        return [replace(case, key=f"{case.key}:{representation}",
+                        label=f"{case.label} · {representation}",
+                        identity={**case.identity, "representation": representation},
+                        isolate=True)
+                for case in self.by_size(self.family_cases())
+                for representation in REPRESENTATIONS]
 
     def run(self, case: Case) -> list[dict[str, Any]]:
-        problem = self.workspace.problem(case.identity["family"], case.identity["size"])
-        budget_s = self.workspace.config.timing.budget_s
-        outcome = run_in_child(lambda send: _swell_rows(problem, send), budget_s)
-        common = {"study": self.kind, "family": problem.family, "size": case.identity["size"],
-                  "n_inputs": problem.n}
-        rows = {item["representation"]: {**common, **item} for item in outcome.items}
-        if outcome.timed_out:
-            status, message = "timeout", f"over the budget of {budget_s:g} s"
-        else:
-            status, message = "error", outcome.error or ""
-        for representation in REPRESENTATIONS:
-            rows.setdefault(representation, {**common, "representation": representation,
-                                             "status": status, "message": message})
-        return [rows[representation] for representation in REPRESENTATIONS]
+        family, size = case.identity["family"], case.identity["size"]
+        representation = case.identity["representation"]
+        row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
+                               "message": ""}
+        try:
+            problem = self.workspace.problem(family, size)
+            row["n_inputs"] = problem.n
+            if representation == "tape":
+                start = time.perf_counter()
+                nodes_f, nodes_df = tape_sizes(problem)
+                diff_s, measure_s = time.perf_counter() - start, None
+            else:
+                derivation = self.workspace.memo("derivation", family, size,
+                                                 lambda: derive(problem))
+                nodes_f, nodes_df, diff_s, measure_s = MEASURES[representation](derivation)
+        except Exception as exc:  # one failing case is a row, never a crash of the run
+            row.update(status="error", message=f"{type(exc).__name__}: {exc}")
+            return [row]
+        row.update(nodes_f=nodes_f, nodes_df=nodes_df,
+                   ratio=nodes_df / nodes_f if nodes_f else None, diff_s=diff_s,
+                   measure_s=measure_s)
+        return [row]
 
     def finish(self, console: Console) -> None:
         path = self.run_dir / self.csv_name
