@@ -53,6 +53,9 @@ class CsvWriter:
         unknown = set(row) - set(self.columns)
         if unknown:
             raise KeyError(f"{self.path.name}: columns not in the schema: {sorted(unknown)}")
+        if "status" in self.columns and row.get("status") not in STATUSES:
+            raise ValueError(f"{self.path.name}: status {row.get('status')!r} is not one of "
+                             f"{', '.join(STATUSES)}")
         self._writer.writerow([format_cell(row.get(c)) for c in self.columns])
         self._file.flush()
 
