@@ -31,7 +31,12 @@ def case_cell(row: Mapping[str, str]) -> str:
 
 
 def gradient_table(rows: Sequence[Mapping[str, str]], title: str = "gradient study") -> Table:
-    table = Table(title=title, header_style="bold")
+    """One line per case; a timing not to be trusted is marked ``±`` and counted below."""
+    unstable = sum(row.get("unstable") == "true" for row in rows)
+    caption = (f"± {unstable} timing(s) unstable (spread ≥ 10 % of the median, outliers by "
+               f"median/MAD, or samples near the timer's resolution): see timing_note in the "
+               f"CSV" if unstable else None)
+    table = Table(title=title, header_style="bold", caption=caption)
     for column, justify in (("family", "left"), ("size", "right"), ("backend", "left"),
                             ("setup", "right"), ("time", "right"), ("ω", "right"),
                             ("memory", "right"), ("digits", "right"), ("f evals", "right"),
