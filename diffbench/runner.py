@@ -132,6 +132,9 @@ def run(config: Config, run_dir: Path, console: Console, options: RunOptions = R
                         writers[name] = CsvWriter(run_dir / name, columns)
                     for row in rows:
                         writers[name].write({**row, "case": case.key, "shard": shard_label})
+                        for other in studies:
+                            if other.csv_name == name:
+                                other.observe(row)
                 manifest["done"].append(case.key)
                 write_manifest(run_dir, manifest)
                 progress.advance(task)

@@ -1,6 +1,5 @@
 """Faults mid-run: isolation, kill and resume, Ctrl-C, shards and merge."""
 
-import os
 import shutil
 import signal
 import subprocess
@@ -203,5 +202,3 @@ def test_resume_of_a_missing_directory(tmp_path):
     result = runner.invoke(app, ["run", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "not a diffbench run directory" in result.output
 
-
-os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -43,6 +43,12 @@ STOPPING = ("timeout", "out-of-memory")
 """Statuses after which a series' larger sizes are not attempted."""
 
 
+def _at_x0(problem: Problem) -> Callable[[], object]:
+    """A call of the plain numpy f on a copy of x0."""
+    x = problem.x0.copy()
+    return lambda: problem.f(x)
+
+
 class Workspace:
     """What cases of one run share, each computed once per problem: the built problems,
     their reference gradients, and the plain numpy function's time and memory."""
@@ -60,19 +66,17 @@ class Workspace:
 
     def problem(self, family: str, size: int | None) -> Problem:
         return self.memo("problem", family, size,
-                          lambda: self.config.families[family].build(size))
+                         lambda: self.config.families[family].build(size))
 
     def f_timing(self, problem: Problem, time: Callable[[Callable], Timing]) -> Timing:
         """The plain numpy function's timing, measured with ``time``."""
-        x = problem.x0.copy()
         return self.memo("f_timing", problem.family, problem.size,
-                          lambda: time(lambda: problem.f(x)))
+                         lambda: time(_at_x0(problem)))
 
     def f_peak(self, problem: Problem) -> int:
         """Peak traced bytes of one plain numpy evaluation of f."""
-        x = problem.x0.copy()
         return self.memo("f_peak", problem.family, problem.size,
-                          lambda: traced_peak(lambda: problem.f(x)))
+                         lambda: traced_peak(_at_x0(problem)))
 
     def reference(self, problem: Problem) -> Reference:
         """The reference gradient; raises ``NoReference`` (every time) when there is none."""
@@ -104,6 +108,7 @@ class Study:
 
     def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
         self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
+        self._stopped: dict[tuple, tuple[int, str]] | None = None
 
     @classmethod
     def validate(cls, extra: dict[str, Any], fail: Callable[[str, str], None]) -> None:
@@ -156,17 +161,29 @@ class Study:
         return sorted(cases, key=lambda c: (first[self.series(c.identity)],
                                             c.identity["size"] or 0))
 
+    def observe(self, row: Mapping[str, Any]) -> None:
+        """Note a row written to ``csv_name``, for the skip rule: the smallest size at which
+        each series stopped."""
+        if self._stopped is None or row.get("status") not in STOPPING or not row.get("size"):
+            return
+        series, size = self.series(row), int(row["size"])
+        if series not in self._stopped or size < self._stopped[series][0]:
+            self._stopped[series] = (size, row["status"])
+
     def skip_reason(self, case: Case) -> str | None:
         """Why ``case`` should not be attempted given the rows already written, if it should
-        not (it then gets one ``skipped`` row)."""
-        path = self.run_dir / self.csv_name
-        if not self.series_columns or not path.exists():
+        not (it then gets one ``skipped`` row).  The rows on disk are read once; later ones
+        arrive through :meth:`observe`."""
+        if not self.series_columns:
             return None
-        mine = self.series(case.identity)
-        for row in read_rows(path):
-            if self.series(row) == mine and row["status"] in STOPPING and row["size"] \
-                    and int(row["size"]) < (case.identity["size"] or 0):
-                return f"not attempted: size {row['size']} already ended in {row['status']}"
+        if self._stopped is None:
+            self._stopped = {}
+            path = self.run_dir / self.csv_name
+            for row in read_rows(path) if path.exists() else ():
+                self.observe(row)
+        stop = self._stopped.get(self.series(case.identity))
+        if stop is not None and stop[0] < (case.identity["size"] or 0):
+            return f"not attempted: size {stop[0]} already ended in {stop[1]}"
         return None
 
     def failure_row(self, case: Case, status: str, message: str) -> dict[str, Any]:
