@@ -203,8 +203,10 @@ def compare_command(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
 ) -> None:
-    """Per case measured in both runs: the time ratio B/A, its uncertainty, and whether the
-    difference is beyond noise."""
+    """Time ratios B/A per case measured in both runs, with uncertainty and a noise verdict.
+
+    Cases are matched by study, family, size, backend and variant.
+    """
     from .report.compare import compare_runs, comparison_table
 
     comparisons = compare_runs(_run_dir(run_a), _run_dir(run_b))
@@ -228,9 +230,10 @@ def explain_command(
                                    "exponentially many); the output says when it caps.")
     ] = DEFAULT_MAX_PATHS,
 ) -> None:
-    """Trace EXPRESSION with the native engine and take it apart: the graph, each node's
-    value, the backward pass step by step, and every path from each input to the output,
-    whose products sum to the derivative, beside the engine's gradient and SymPy's."""
+    """Take one expression apart with the native engine, node by node and path by path.
+
+    Graph, values, backward pass, and every path's product beside the gradient and SymPy's.
+    """
     from .explain import ExplainError, explain, parse_point
     from .report.explain import explanation_renderables
     from .report.mermaid import mermaid_flowchart
