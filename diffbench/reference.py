@@ -19,7 +19,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from .families import Problem
+from .families import Problem, coordinate_section
 from .families.custom import fingerprint
 from .ops import mpmath_ops
 
@@ -66,13 +66,8 @@ def mpmath_diff(problem: Problem, digits: int) -> np.ndarray:
         x = mpmath_ops.asarray(problem.x0)
         grad = np.empty(x.shape, dtype=object)
         for i in range(x.size):
-
-            def along(t, i=i):
-                probe = x.copy()
-                probe[i] = t
-                return mpmath.mpf(problem.fn(probe, mpmath_ops))
-
-            grad[i] = mpmath.diff(along, x[i])
+            along = coordinate_section(problem.fn, x, i, mpmath_ops)
+            grad[i] = mpmath.diff(lambda t, along=along: mpmath.mpf(along(t)), x[i])
         return grad
 
 
@@ -132,10 +127,6 @@ def section_derivatives(problem: Problem, index: int, orders: tuple[int, ...],
     """
     with mpmath.workdps(digits):
         x = mpmath_ops.asarray(problem.x0)
-
-        def along(t):
-            probe = x.copy()
-            probe[index] = t
-            return mpmath.mpf(problem.fn(probe, mpmath_ops))
-
-        return tuple(float(mpmath.diff(along, x[index], k)) for k in orders)
+        along = coordinate_section(problem.fn, x, index, mpmath_ops)
+        return tuple(float(mpmath.diff(lambda t: mpmath.mpf(along(t)), x[index], k))
+                     for k in orders)

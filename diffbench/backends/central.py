@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..families import Problem
+from ..families import Problem, coordinate_section
 from .base import Backend
 
 EPS = np.finfo(float).eps
@@ -82,13 +82,9 @@ class CentralGradient:
         return self._auto(x) if self._step == "auto" else self._default(x)
 
     def _along(self, x: np.ndarray, i: int) -> Callable[[float], float]:
-        probe = x.copy()
-
-        def g(t: float) -> float:
-            probe[i] = t
-            return float(self._f(probe, np))
-
-        return g
+        """f along x_i, perturbing ``x`` in place and restoring it: no copy of x."""
+        along = coordinate_section(self._f, x, i)
+        return lambda t: float(along(t))
 
     def _default(self, x: np.ndarray) -> np.ndarray:
         grad = np.array([central_difference(self._along(x, i), x[i], h)[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import depth, scalar, vector
-from .base import Family, Function, Problem, seeded_rng
+from .base import Family, Function, Problem, coordinate_section, seeded_rng
 from .custom import CustomFunctionError, custom_family, load_function
 
 BUILTIN: dict[str, Family] = {
@@ -11,6 +11,6 @@ BUILTIN: dict[str, Family] = {
 }
 
 __all__ = [
-    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "custom_family",
-    "load_function", "seeded_rng",
+    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "coordinate_section",
+    "custom_family", "load_function", "seeded_rng",
 ]

@@ -37,6 +37,25 @@ class Problem:
         return self.fn(x, ops)
 
 
+def coordinate_section(fn: Function, x: np.ndarray, index: int,
+                       ops: object = np) -> Callable[[object], object]:
+    """f along coordinate ``index`` through ``x``: t ↦ fn(x with x[index] = t, ops).
+
+    ``x`` itself is written and restored to its own value after every call (no copy: O(1)
+    extra memory); pass a copy where ``x`` must not be touched while the section runs.
+    """
+    original = x[index]
+
+    def along(t: object) -> object:
+        x[index] = t
+        try:
+            return fn(x, ops)
+        finally:
+            x[index] = original
+
+    return along
+
+
 @dataclass(frozen=True)
 class Family:
     """A named, registered family of problems.

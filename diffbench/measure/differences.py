@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..families import Problem
+from ..families import Problem, coordinate_section
 
 REAL_RULES = ("central", "forward", "backward")
 RULES = (*REAL_RULES, *(f"{rule}-exact" for rule in REAL_RULES), "complex")
@@ -61,15 +61,13 @@ class Section:
         return float(self.problem.x0[self.index])
 
     def __call__(self, t: float) -> float:
-        probe = self.problem.x0.copy()
-        probe[self.index] = t
-        return float(self.problem.f(probe))
+        return float(coordinate_section(self.problem.fn, self.problem.x0.copy(), self.index)(t))
 
     def complex(self, t: complex) -> complex:
         """f at a complex argument; raises ``NotAnalytic`` where the complex step is invalid."""
-        probe = self.problem.x0.astype(complex)
-        probe[self.index] = t
-        return complex(np.asarray(self.problem.f(_guard(probe))))
+        along = coordinate_section(self.problem.fn, _guard(self.problem.x0.astype(complex)),
+                                   self.index)
+        return complex(np.asarray(along(t)))
 
 
 @dataclass(frozen=True)
