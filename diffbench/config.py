@@ -26,6 +26,9 @@ class TimingSettings:
     min_sample_s: float = 0.01
     repeats: int = 5
     budget_s: float = 60.0
+    processes: int = 1
+    """Each timed case runs in this many fresh processes (as pyperf does), for the spread
+    between processes."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class ReferenceSettings:
 class RunSettings:
     isolate: bool = False
     memory_mb: int = 4096
+    threads: int = 1
+    """Threads for numerical work, the same for every backend (BLAS, XLA, torch)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class Config:
 
 
 DEFAULT_CONFIG = "default"
+MAX_THREADS = 1024
+MAX_PROCESSES = 100
 MAX_DIGITS = 1000
 """Reference precision beyond this would take minutes per case for no benefit."""
 
@@ -266,6 +273,8 @@ def load_config(path: Path | str) -> Config:
         min_sample_s=timing_section.positive("min_sample_s", float, TimingSettings.min_sample_s),
         repeats=timing_section.positive("repeats", int, TimingSettings.repeats),
         budget_s=timing_section.positive("budget_s", float, TimingSettings.budget_s),
+        processes=timing_section.positive("processes", int, TimingSettings.processes,
+                                          upper=MAX_PROCESSES),
     )
     reference_section = _Section(data.get("reference", {}), path, "reference")
     reference_section.only(ReferenceSettings.__dataclass_fields__)
@@ -278,7 +287,9 @@ def load_config(path: Path | str) -> Config:
     run_section = _Section(data.get("run", {}), path, "run")
     run_section.only(RunSettings.__dataclass_fields__)
     run = RunSettings(isolate=run_section.get("isolate", bool, RunSettings.isolate),
-                      memory_mb=run_section.positive("memory_mb", int, RunSettings.memory_mb))
+                      memory_mb=run_section.positive("memory_mb", int, RunSettings.memory_mb),
+                      threads=run_section.positive("threads", int, RunSettings.threads,
+                                                   upper=MAX_THREADS))
     families = dict(BUILTIN)
     families.update(_custom_families(_Section(data.get("families", {}), path, "families"),
                                      path.parent))

@@ -48,24 +48,27 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
     import numpy as np
 
     from .config import load_config
+    from .measure.threads import limited_threads
     from .runner import make_studies
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    studies = make_studies(load_config(config_path), Path(run_dir))
+    config = load_config(config_path)
+    studies = make_studies(config, Path(run_dir))
     cases = {(study.index, case.key): (study, case) for study in studies
              for case in study.cases()}
-    conn.send(("ready", None))
-    while True:
-        request = conn.recv()
-        if request is None:
-            return
-        study, case = cases[request]
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                conn.send(("rows", study.run(case)))
-        except MemoryError:
-            conn.send(("out-of-memory", "MemoryError in the worker"))
+    with limited_threads(config.run.threads):
+        conn.send(("ready", None))
+        while True:
+            request = conn.recv()
+            if request is None:
+                return
+            study, case = cases[request]
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    conn.send(("rows", study.run(case)))
+            except MemoryError:
+                conn.send(("out-of-memory", "MemoryError in the worker"))
 
 
 class Isolator:

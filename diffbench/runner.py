@@ -28,6 +28,7 @@ from rich.progress import (
 
 from .config import Config
 from .isolation import CaseKilled, Isolator
+from .measure.threads import limited_threads
 from .report.sections import write_report
 from .results import CsvWriter, machine_description, package_versions
 from .runstate import canonical, trim_to_done, write_manifest
@@ -94,12 +95,19 @@ def new_manifest(config: Config, options: RunOptions, argv: Sequence[str]) -> di
 def run(config: Config, run_dir: Path, console: Console, options: RunOptions = RunOptions(),
         *, argv: Sequence[str] = (), manifest: dict | None = None) -> Path:
     """Run the cases of ``config`` not yet done in ``run_dir`` (all, unless ``manifest`` is
-    that of an interrupted run being resumed); raises ``RunInterrupted`` on Ctrl-C."""
+    that of an interrupted run being resumed), with ``run.threads`` threads for every
+    backend; raises ``RunInterrupted`` on Ctrl-C."""
+    with limited_threads(config.run.threads) as threads:
+        return _run(config, run_dir, console, options, argv, manifest, threads)
+
+
+def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
+         argv: Sequence[str], manifest: dict | None, threads: dict) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     studies = make_studies(config, run_dir)
     case_files = case_csvs(studies)
     if manifest is None:
-        manifest = new_manifest(config, options, argv or sys.argv)
+        manifest = {**new_manifest(config, options, argv or sys.argv), "threads": threads}
         for name in case_files:
             (run_dir / name).unlink(missing_ok=True)
     elif canonical(manifest["config"]) != canonical(config.raw):
@@ -181,10 +189,16 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
     reason = study.skip_reason(case)
     if reason is not None:
         rows = [study.failure_row(case, "skipped", reason)]
-    elif isolate:
+    elif isolate or study.processes > 1:
         study.precompute(case)
+        runs = []
         try:
-            rows = isolator.run(study.index, case.key, study.workspace.config.timing.budget_s)
+            for _ in range(study.processes):
+                if study.processes > 1:
+                    isolator.stop()  # each repetition in a fresh process
+                runs.append(isolator.run(study.index, case.key,
+                                         study.workspace.config.timing.budget_s))
+            rows = study.combine(runs)
         except CaseKilled as exc:
             rows = [study.failure_row(case, exc.status, str(exc))]
     else:

@@ -87,6 +87,38 @@ def test_jax_memory_from_the_compiled_executable():
     assert backend.measure_memory(backend.prepare(problem, jit=False), problem.x0) is None
 
 
+@needs_jax
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_jax_value_variant_returns_the_gradient_and_times_value_and_grad(mode):
+    gradient, reference, prepared = _error("jax", "rosenbrock", 20, mode=mode, value=True)
+    assert gradient_error(gradient, reference).digits >= 13
+    value, grad = prepared.timed_gradient(BUILTIN["rosenbrock"].build(20).x0)()
+    problem = BUILTIN["rosenbrock"].build(20)
+    assert float(value) == pytest.approx(float(problem.f(problem.x0)), rel=1e-14)
+    np.testing.assert_allclose(np.asarray(grad), gradient, rtol=1e-15)
+
+
+@needs_jax
+@pytest.mark.parametrize("jit,method", [(True, "jax-jit"), (False, "jax-eager")])
+def test_jax_times_f_the_way_it_runs_the_gradient(jit, method):
+    problem = BUILTIN["rosenbrock"].build(30)
+    backend = registry()["jax"]
+    prepared = backend.prepare(problem, jit=jit)
+    assert prepared.function_method == method
+    value = prepared.timed_function(problem.x0)()
+    assert float(value) == pytest.approx(float(problem.f(problem.x0)), rel=1e-14)
+    memory = backend.measure_function_memory(prepared, problem.x0)
+    assert (memory is not None) == jit
+
+
+def test_numpy_backends_time_numpy_f():
+    problem = BUILTIN["rosenbrock"].build(30)
+    for name in ("central", "reverse"):
+        prepared = registry()[name].prepare(problem)
+        assert prepared.function_method == "numpy"
+        assert prepared.timed_function(problem.x0)() == problem.f(problem.x0)
+
+
 def test_variant_label():
     assert variant_label({}) == "default"
     assert variant_label({"jit": False, "a": 1}) == "a=1,jit=false"

@@ -130,7 +130,7 @@ def test_auto_step_meets_its_targets(family, target):
     stats = prepared.stats()
     assert error <= target
     assert stats["f_evals"] == 2 * LEVELS <= 15
-    estimate = stats["err_estimates"][0] / abs(gradient[0])
+    estimate = prepared.error_estimates()[0] / abs(gradient[0])
     assert 0.3 * error <= estimate <= 1e6 * max(error, EPS)
 
 

@@ -2,24 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..families import Problem
 
+STATS_COLUMNS = frozenset({
+    "f_evals", "tape_len", "cotangent_peak_bytes", "expr_nodes", "build_s", "diff_s", "cse_s",
+    "compile_s",
+})
+"""The gradient-study columns a backend's ``stats()`` may set (the README documents each)."""
 
-class Prepared(Protocol):
-    """A gradient ready to be timed; ``stats()`` adds counts such as ``f_evals`` or ``tape_len``.
 
-    A prepared gradient may also offer ``gradient_mp(x)``: the same gradient evaluated in
-    mpmath at the caller's working precision, which the gradient study checks as ``digits_mp``.
+class Prepared:
+    """A gradient ready to be timed, and the capabilities the gradient study may use.
+
+    Subclasses implement :meth:`gradient`; every other capability has a default here, so the
+    study never probes for one:
+
+    * :meth:`timed_gradient` / :meth:`timed_function`: zero-argument calls of one gradient and
+      of one evaluation of f *as this backend runs f* (jitted for JAX, lambdified for SymPy,
+      eager torch for torch; numpy by default), timed interleaved for ω = T(gradient) / T(f);
+      ``function_method`` names that way of running f;
+    * :meth:`gradient_mp`, with ``has_gradient_mp``: the same gradient in mpmath at the
+      caller's working precision (``digits_mp``);
+    * :meth:`error_estimates`: the method's own per-component absolute error estimates;
+    * :meth:`stats`: counts for the columns in ``STATS_COLUMNS`` only;
+    * :meth:`note`: a remark for the row's message.
     """
 
-    def gradient(self, x: np.ndarray) -> np.ndarray: ...
+    function_method: str = "numpy"
+    has_gradient_mp: bool = False
 
-    def stats(self) -> dict[str, Any]: ...
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def timed_gradient(self, x: np.ndarray) -> Callable[[], object]:
+        return lambda: self.gradient(x)
+
+    def timed_function(self, x: np.ndarray) -> Callable[[], object]:
+        fn = self.problem.fn
+        return lambda: fn(x, np)
+
+    def gradient_mp(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} has no high-precision gradient")
+
+    def error_estimates(self) -> np.ndarray | None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    def note(self) -> str:
+        return ""
 
 
 class UnsupportedCase(Exception):
@@ -31,7 +71,9 @@ class Backend:
 
     ``options`` maps each accepted config option to its default; the values' types are the
     accepted types; ``choices`` narrows an option to a few values.  ``unavailable()`` returns
-    why the backend cannot run here, or ``None``.
+    why the backend cannot run here, or ``None``; ``load()`` imports the libraries the method
+    needs, once per process and before anything of a case is timed (so that ``setup_s`` is
+    about the function, not about importing JAX).
     ``memory_method`` names how ``peak_bytes`` is measured: ``"tracemalloc"`` (the default,
     done by the study) or the backend's own ``measure_memory``.
     """
@@ -49,6 +91,9 @@ class Backend:
     def unavailable(self) -> str | None:
         return None
 
+    def load(self) -> None:
+        """Import what the method needs (nothing by default)."""
+
     def relative_cost(self, size: int) -> float:
         """A rough cost of one case at ``size``, to balance shards (linear by default)."""
         return float(size)
@@ -58,6 +103,11 @@ class Backend:
 
     def measure_memory(self, prepared: Prepared, x: np.ndarray) -> int | None:
         """Peak extra bytes of one gradient, for backends whose memory tracemalloc cannot see."""
+        raise NotImplementedError
+
+    def measure_function_memory(self, prepared: Prepared, x: np.ndarray) -> int | None:
+        """Peak extra bytes of one evaluation of f as this backend runs it, measured like
+        :meth:`measure_memory` (for backends whose ``memory_method`` is their own)."""
         raise NotImplementedError
 
 

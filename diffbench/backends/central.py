@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..families import Problem, coordinate_section
-from .base import Backend
+from .base import Backend, Prepared
 
 EPS = np.finfo(float).eps
 LEVELS = 7
@@ -69,10 +69,11 @@ def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
     return best, best_error
 
 
-class CentralGradient:
+class CentralGradient(Prepared):
     """A central-difference gradient with the textbook (``default``) or ``auto`` step."""
 
     def __init__(self, problem: Problem, step: str):
+        super().__init__(problem)
         self._f = problem.fn
         self._step = step
         self._evals = 0
@@ -98,12 +99,12 @@ class CentralGradient:
         self._err_estimates = np.array([error for _, error in found])
         return np.array([value for value, _ in found])
 
+    def error_estimates(self) -> np.ndarray | None:
+        """For ``auto``: Richardson's absolute error estimate per component of the last call."""
+        return self._err_estimates
+
     def stats(self) -> dict[str, Any]:
-        """``f_evals`` per gradient; for auto also ``err_estimates``, absolute, per component."""
-        stats: dict[str, Any] = {"f_evals": self._evals}
-        if self._err_estimates is not None:
-            stats["err_estimates"] = self._err_estimates
-        return stats
+        return {"f_evals": self._evals}
 
 
 class Central(Backend):

@@ -1,14 +1,21 @@
-"""JAX: ``jax.grad`` (or ``jax.jacfwd``), jit-compiled by default, float64 enabled."""
+"""JAX: ``jax.grad`` (or ``jax.jacfwd``), jit-compiled by default, float64 enabled.
+
+ω compares the gradient with f run the same way: jitted f for a jitted gradient, eager f for
+an eager one.  XLA compiles ``grad`` alone, so it drops the parts of f's forward pass that the
+gradient does not need (for Rosenbrock, the final sum); ``value = true`` compiles
+``value_and_grad``, which must also produce f's value.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..families import Problem
-from .base import Backend
+from .base import Backend, Prepared
 
 
 def _jax():
@@ -18,36 +25,71 @@ def _jax():
     return jax
 
 
-class JaxGradient:
-    """The compiled gradient; ``block_until_ready`` makes each call include the device work."""
+def _memory(compiled) -> int | None:
+    """Temporaries plus outputs of a compiled executable, by XLA's memory analysis."""
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        return None
+    return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
 
-    def __init__(self, problem: Problem, jit: bool, mode: str):
+
+class JaxGradient(Prepared):
+    """The gradient (and f) as JAX runs them; ``block_until_ready`` makes each call include
+    the device work."""
+
+    def __init__(self, problem: Problem, jit: bool, mode: str, value: bool):
+        super().__init__(problem)
         jax = _jax()
         import jax.numpy as jnp
 
-        self._jnp = jnp
-        differentiate = jax.grad if mode == "reverse" else jax.jacfwd
-        grad = differentiate(lambda x: problem.fn(x, jnp))
-        self.compiled = jax.jit(grad).lower(jnp.asarray(problem.x0)).compile() if jit else None
+        self._jax, self._jnp = jax, jnp
+        f = self._f = lambda x: problem.fn(x, jnp)
+        if mode == "reverse":
+            grad = jax.value_and_grad(f) if value else jax.grad(f)
+        else:
+            jacobian = jax.jacfwd(f)
+            grad = (lambda x: (f(x), jacobian(x))) if value else jacobian
+        self._value = value
+        self._jit = jit
+        self.compiled = self._compile(grad) if jit else None
         self._grad = self.compiled if jit else grad
+        self._compiled_f = None
+        self.function_method = "jax-jit" if jit else "jax-eager"
+
+    def _compile(self, fn: Callable):
+        return self._jax.jit(fn).lower(self._jnp.asarray(self.problem.x0)).compile()
+
+    def _function(self):
+        """f as this variant runs it: compiled once when the gradient is jitted."""
+        if not self._jit:
+            return self._f
+        if self._compiled_f is None:
+            self._compiled_f = self._compile(self._f)
+        return self._compiled_f
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._grad(self._jnp.asarray(x)).block_until_ready())
+        out = self._grad(self._jnp.asarray(x))
+        return np.asarray((out[1] if self._value else out).block_until_ready())
 
-    def timed(self, x: np.ndarray):
+    def timed_gradient(self, x: np.ndarray) -> Callable[[], object]:
         """The gradient of a device array made once, so that the time is JAX's alone."""
-        device_x = self._jnp.asarray(x)
-        return lambda: self._grad(device_x).block_until_ready()
+        device_x, grad, jax = self._jnp.asarray(x), self._grad, self._jax
+        return lambda: jax.block_until_ready(grad(device_x))
 
-    def stats(self) -> dict[str, Any]:
-        return {}
+    def timed_function(self, x: np.ndarray) -> Callable[[], object]:
+        device_x, f = self._jnp.asarray(x), self._function()
+        return lambda: f(device_x).block_until_ready()
+
+    def function_memory(self) -> int | None:
+        return _memory(self._function()) if self._jit else None
 
 
 class Jax(Backend):
     name = "jax"
     description = ("jax.grad, jit-compiled (jit = false for eager), x64 enabled; "
-                   "mode = \"forward\": jax.jacfwd, n tangents pushed forward")
-    options = {"jit": True, "mode": "reverse"}
+                   "mode = \"forward\": jax.jacfwd, n tangents pushed forward; value = true: "
+                   "value_and_grad (f's value too, which XLA cannot then drop)")
+    options = {"jit": True, "mode": "reverse", "value": False}
     choices = {"mode": ("reverse", "forward")}
     memory_method = "xla-memory-analysis"
 
@@ -56,15 +98,16 @@ class Jax(Backend):
             return "jax is not installed"
         return None
 
+    def load(self) -> None:
+        _jax()
+
     def prepare(self, problem: Problem, jit: bool = True, mode: str = "reverse",
-                **options: Any) -> JaxGradient:
-        return JaxGradient(problem, jit, mode)
+                value: bool = False, **options: Any) -> JaxGradient:
+        return JaxGradient(problem, jit, mode, value)
 
     def measure_memory(self, prepared: JaxGradient, x: np.ndarray) -> int | None:
         """Temporaries plus outputs of the compiled executable; eager JAX has no such figure."""
-        if prepared.compiled is None:
-            return None
-        analysis = prepared.compiled.memory_analysis()
-        if analysis is None:
-            return None
-        return int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+        return None if prepared.compiled is None else _memory(prepared.compiled)
+
+    def measure_function_memory(self, prepared: JaxGradient, x: np.ndarray) -> int | None:
+        return prepared.function_memory()

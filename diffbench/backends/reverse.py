@@ -8,13 +8,14 @@ import numpy as np
 
 from .. import ad
 from ..families import Problem
-from .base import Backend
+from .base import Backend, Prepared
 
 
-class ReverseGradient:
+class ReverseGradient(Prepared):
     """``ad.grad`` of the family's function; ``stats()`` has the last call's tape length."""
 
     def __init__(self, problem: Problem):
+        super().__init__(problem)
         fn = problem.fn
         self._grad = ad.grad(lambda x: fn(x, ad))
 

@@ -21,7 +21,7 @@ import sympy
 from ..families import Problem
 from ..measure.size import cse_size, dag_size, distinct_nodes, tree_size
 from ..ops import CONTRACT, sympy_ops
-from .base import Backend, UnsupportedCase
+from .base import Backend, Prepared, UnsupportedCase
 
 ENGINES = ("sympy", "symengine")
 KINK_EXPR_MAX_NODES = 40
@@ -75,6 +75,7 @@ class Derivation:
     """
 
     inputs: tuple[sympy.Symbol, ...]
+    f: sympy.Expr
     gradient: tuple[sympy.Expr, ...]
     cse: tuple[list, list] | None
     phases: dict[str, float] = field(default_factory=dict)
@@ -124,24 +125,42 @@ def derive(problem: Problem, cse: bool, engine: str) -> Derivation:
         start = time.perf_counter()
         eliminated = sympy.cse(list(gradient))
         phases["cse_s"] = time.perf_counter() - start
-    derivation = Derivation(xs, gradient, eliminated, phases, _kink_note(problem, xs, gradient))
+    derivation = Derivation(xs, f, gradient, eliminated, phases,
+                            _kink_note(problem, xs, gradient))
     start = time.perf_counter()
     derivation.compiled = _compile(derivation, "numpy")
     phases["compile_s"] = time.perf_counter() - start
     return derivation
 
 
-class SympyGradient:
+class SympyGradient(Prepared):
     """The lambdified gradient: ``gradient(x)`` in float64, ``gradient_mp(x)`` in mpmath at
-    the caller's working precision."""
+    the caller's working precision; f is lambdified the same way (with cse when the gradient
+    is), for ω."""
 
-    def __init__(self, derivation: Derivation):
+    function_method = "lambdify"
+    has_gradient_mp = True
+
+    def __init__(self, problem: Problem, derivation: Derivation):
+        super().__init__(problem)
         self.derivation = derivation
         self._numpy = derivation.compiled
         self._mpmath = None
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         return np.array(self._numpy(*x), dtype=float)
+
+    def timed_gradient(self, x: np.ndarray):
+        """The lambdified gradient on the inputs unpacked once, as f is timed."""
+        gradient, args = self._numpy, tuple(x)
+        return lambda: gradient(*args)
+
+    def timed_function(self, x: np.ndarray):
+        derivation = self.derivation
+        f = sympy.lambdify(derivation.inputs, derivation.f, modules="numpy",
+                           cse=derivation.cse is not None)
+        args = tuple(x)
+        return lambda: f(*args)
 
     def gradient_mp(self, x: np.ndarray) -> np.ndarray:
         if self._mpmath is None:
@@ -150,9 +169,10 @@ class SympyGradient:
         return np.array([mpmath.mpf(v) for v in values], dtype=object)
 
     def stats(self) -> dict[str, Any]:
-        phases = self.derivation.phases
-        return {**phases, "setup_s": sum(phases.values()), "message": self.derivation.kink_note,
-                "expr_nodes": self.derivation.size()}
+        return {**self.derivation.phases, "expr_nodes": self.derivation.size()}
+
+    def note(self) -> str:
+        return self.derivation.kink_note
 
 
 class Sympy(Backend):
@@ -167,4 +187,4 @@ class Sympy(Backend):
                 **options: Any) -> SympyGradient:
         if engine == "symengine" and importlib.util.find_spec("symengine") is None:
             raise UnsupportedCase("symengine is not installed (the optional extra 'symengine')")
-        return SympyGradient(derive(problem, cse, engine))
+        return SympyGradient(problem, derive(problem, cse, engine))

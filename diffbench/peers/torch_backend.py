@@ -14,23 +14,29 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Backend
+from ..backends.base import Backend, Prepared
 from ..families import Problem
+from ..measure import threads
 from .autograd_backend import INSTALL_HINT
 
 
 def _torch():
+    """torch, with its thread pool set to the run's thread count (1 by default)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads.current() or 1)
     return torch
 
 
-class TorchGradient:
+class TorchGradient(Prepared):
     """A fresh graph on every call: the input as a float64 leaf sharing ``x``'s memory, the
-    function run eagerly through :mod:`diffbench.peers.torch_ops`, then one backward."""
+    function run eagerly through :mod:`diffbench.peers.torch_ops`, then one backward.  f is
+    the same eager run on a tensor that records no graph."""
+
+    function_method = "torch-eager"
 
     def __init__(self, problem: Problem):
+        super().__init__(problem)
         self._torch = _torch()
         from . import torch_ops
 
@@ -44,8 +50,13 @@ class TorchGradient:
         (gradient,) = torch.autograd.grad(out, leaf)
         return gradient.numpy()
 
-    def stats(self) -> dict[str, Any]:
-        return {}
+    def function(self, x: np.ndarray) -> object:
+        ops = self._ops
+        return ops.tensor(self._fn(ops.TorchArray(self._torch.from_numpy(x)), ops))
+
+    def timed_function(self, x: np.ndarray):
+        x = np.asarray(x, dtype=np.float64)
+        return lambda: self.function(x)
 
 
 def peak_allocated(events: Iterable[Mapping[str, Any]]) -> int:
@@ -86,19 +97,31 @@ class Torch(Backend):
             return f"torch is not installed: {INSTALL_HINT}"
         return None
 
+    def load(self) -> None:
+        _torch()
+
     def prepare(self, problem: Problem, **options: Any) -> TorchGradient:
         return TorchGradient(problem)
 
     def measure_memory(self, prepared: TorchGradient, x: np.ndarray) -> int | None:
         """Peak bytes of the tensors one gradient allocates, result included, from the
         profiler's allocation events (``profile_memory=True``)."""
-        from torch.profiler import ProfilerActivity, profile
+        return _profiled_peak(lambda: prepared.gradient(x))
 
-        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
-            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-                prepared.gradient(x)
-            path = os.path.join(tmp, "trace.json")
-            profiler.export_chrome_trace(path)
-            with open(path) as file:
-                events = json.load(file)["traceEvents"]
-        return peak_allocated(events)
+    def measure_function_memory(self, prepared: TorchGradient, x: np.ndarray) -> int | None:
+        """The same for one evaluation of f in torch."""
+        return _profiled_peak(lambda: prepared.function(np.asarray(x, dtype=np.float64)))
+
+
+def _profiled_peak(call) -> int:
+    """Peak bytes of the tensors ``call()`` allocates, from the profiler's memory events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+            call()
+        path = os.path.join(tmp, "trace.json")
+        profiler.export_chrome_trace(path)
+        with open(path) as file:
+            events = json.load(file)["traceEvents"]
+    return peak_allocated(events)

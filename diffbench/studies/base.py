@@ -12,7 +12,6 @@ from rich.console import Console
 from ..config import Config, StudySpec
 from ..families import Problem
 from ..measure.memory import traced_peak
-from ..measure.timing import Timing
 from ..reference import NoReference, Reference, reference_gradient
 from ..results import read_rows
 
@@ -51,7 +50,8 @@ def _at_x0(problem: Problem) -> Callable[[], object]:
 
 class Workspace:
     """What cases of one run share, each computed once per problem: the built problems,
-    their reference gradients, and the plain numpy function's time and memory."""
+    their reference gradients, and the plain numpy function's traced memory (deterministic,
+    unlike its time, which every case measures beside its own gradient)."""
 
     def __init__(self, config: Config):
         self.config = config
@@ -67,11 +67,6 @@ class Workspace:
     def problem(self, family: str, size: int | None) -> Problem:
         return self.memo("problem", family, size,
                          lambda: self.config.families[family].build(size))
-
-    def f_timing(self, problem: Problem, time: Callable[[Callable], Timing]) -> Timing:
-        """The plain numpy function's timing, measured with ``time``."""
-        return self.memo("f_timing", problem.family, problem.size,
-                         lambda: time(_at_x0(problem)))
 
     def f_peak(self, problem: Problem) -> int:
         """Peak traced bytes of one plain numpy evaluation of f."""
@@ -140,6 +135,16 @@ class Study:
         Rows for ``csv_name``, or, for a study that writes several files, rows by file name.
         """
         raise NotImplementedError
+
+    @property
+    def processes(self) -> int:
+        """In how many fresh processes each case runs (1: once, where the runner decides)."""
+        return 1
+
+    def combine(self, runs: list) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
+        """One result from the rows of a case run in several processes (the first, unless
+        the study combines them)."""
+        return runs[0]
 
     def precompute(self, case: Case) -> None:
         """Untimed work an isolated case needs that must not count against its budget; run

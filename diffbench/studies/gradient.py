@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 import traceback
 from typing import Any
@@ -9,11 +10,18 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from ..backends import Backend, UnsupportedCase, registry, variant_label
+from ..backends import Backend, Prepared, UnsupportedCase, registry, variant_label
+from ..backends.base import STATS_COLUMNS
 from ..families import Problem
-from ..measure.error import correct_digits, gradient_error, mp_max_relative_error
-from ..measure.memory import traced_peak
-from ..measure.timing import BudgetExceeded, Timing, time_call
+from ..measure.error import (
+    GradientError,
+    correct_digits,
+    gradient_error,
+    kept,
+    mp_normwise_error,
+)
+from ..measure.memory import rss_peak, traced_peak
+from ..measure.timing import UNSTABLE_SPREAD, BudgetExceeded, Timing, time_calls
 from ..ops import mpmath_ops
 from ..reference import NoReference, Reference
 from ..results import append_json_line
@@ -22,13 +30,16 @@ from .base import Case, Study, sized_name
 COLUMNS = (
     "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
     "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
-    "timing_note",
-    "f_time_s", "omega", "peak_bytes", "memory_method", "err_max", "err_median", "digits",
-    "f_peak_bytes", "reference_method", "f_evals", "tape_len", "cotangent_peak_bytes",
-    "expr_nodes", "err_estimate",
+    "timing_note", "processes", "process_spread",
+    "f_method", "f_time_s", "omega", "f_numpy_time_s", "omega_numpy",
+    "peak_bytes", "memory_method", "f_peak_bytes", "rss_peak_bytes", "f_rss_peak_bytes",
+    "err_norm", "digits", "err_max", "digits_component", "err_median", "err_abs", "err_scale",
+    "kappa", "digits_attainable", "reference_method", "reference_same_engine",
+    "f_evals", "tape_len", "cotangent_peak_bytes", "expr_nodes", "err_estimate",
     "err_estimate_ratio",
     "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
 )
+"""``gradient.csv``'s columns, in order (the README documents each)."""
 
 
 class CaseFailed(Exception):
@@ -44,35 +55,41 @@ def _finite(values, what: str) -> None:
         raise CaseFailed("nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}")
 
 
-def estimated_error(gradient: np.ndarray, estimates, kinks) -> float | None:
-    """The backend's own estimate of ``err_max``: max_i estimate_i / |g_i|.
-
-    Kinks are left out, as in ``err_max``, and so are components where g_i is exactly 0
-    (their relative error is 0 or undefined).
-    """
+def estimated_error(gradient: np.ndarray, estimates: np.ndarray, error: GradientError,
+                    kinks) -> float | None:
+    """The backend's own estimate of ``err_max``: max_i estimate_i / |g_i| over the components
+    ``err_max`` measures, a component with g_i = 0 against the same scale as ``err_max``."""
     estimates = np.asarray(estimates, dtype=float).ravel()
-    keep = [i for i in range(gradient.size) if i not in kinks and gradient.ravel()[i] != 0.0]
-    if not keep:
+    keep = kept(gradient.size, kinks)
+    g = np.abs(np.asarray(gradient, dtype=float).ravel()[keep])
+    if g.size == 0:
         return None
-    return float(np.max(estimates[keep] / np.abs(gradient.ravel()[keep])))
+    return float(np.max(estimates[keep] / np.where(g != 0.0, g, error.scale)))
 
 
-def _kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
+def kink_note(gradient: np.ndarray, reference: np.ndarray, kinks) -> str:
+    """What the method gives at each kink, beside the reference (both left out of the error)."""
     return "; ".join(f"kink x[{i}]: gives {gradient[i]:.6g}, reference {reference[i]:.6g}"
                      for i in kinks)
 
 
-def _digits_mp(prepared, problem: Problem, reference: Reference) -> float:
-    """Correct digits of ``prepared.gradient_mp`` at the reference's precision, kinks skipped."""
+def _digits_mp(prepared: Prepared, problem: Problem, reference: Reference,
+               error: GradientError, kinks) -> float:
+    """Correct digits of ``prepared.gradient_mp`` at the reference's precision, normwise over
+    the components and against the scale of the float64 error."""
     with mpmath.workdps(reference.digits):
         gradient = prepared.gradient_mp(mpmath_ops.asarray(problem.x0))
-        error = mp_max_relative_error(gradient, reference.as_mpf(), skip=problem.kinks)
-    return correct_digits(error, max_digits=reference.digits)
+        norm = mp_normwise_error(gradient, reference.as_mpf(), error.scale, skip=kinks)
+    return correct_digits(norm, max_digits=reference.digits)
 
 
 def _out_of_memory(exc: Exception) -> bool:
     """numpy's MemoryError, or XLA's failed allocation (RESOURCE_EXHAUSTED)."""
     return isinstance(exc, MemoryError) or "RESOURCE_EXHAUSTED" in str(exc)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 class GradientStudy(Study):
@@ -97,6 +114,32 @@ class GradientStudy(Study):
                                       cost=backend.relative_cost(size or 1),
                                       isolate=backend.isolate_by_default))
         return cases
+
+    @property
+    def processes(self) -> int:
+        return self.workspace.config.timing.processes
+
+    def combine(self, runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The case's row from its runs in several processes: medians of the per-process
+        medians, and ``process_spread`` = (max − min) / median of the gradient's."""
+        rows = [row for rows in runs for row in rows]
+        failed = next((row for row in rows if row["status"] != "ok"), None)
+        if failed is not None:
+            return [failed]
+        times = [row["time_s"] for row in rows]
+        spread = (max(times) - min(times)) / statistics.median(times)
+        combined = {**rows[0], "processes": len(rows), "process_spread": spread,
+                    "samples": sum(row["samples"] for row in rows),
+                    "time_min_s": min(row["time_min_s"] for row in rows),
+                    "unstable": any(row["unstable"] for row in rows)
+                                or spread >= UNSTABLE_SPREAD,
+                    "timing_note": "; ".join(dict.fromkeys(
+                        row["timing_note"] for row in rows if row["timing_note"]))}
+        for column in ("time_s", "time_iqr_s", "f_time_s", "f_numpy_time_s"):
+            combined[column] = statistics.median(row[column] for row in rows)
+        combined["omega"] = combined["time_s"] / combined["f_time_s"]
+        combined["omega_numpy"] = combined["time_s"] / combined["f_numpy_time_s"]
+        return [combined]
 
     def precompute(self, case: Case) -> None:
         """The reference gradient, cached on disk, so that the worker only reads it."""
@@ -123,11 +166,11 @@ class GradientStudy(Study):
                                f"{where.lineno})")
         return [row]
 
-    def _time(self, fn) -> Timing:
+    def _time(self, fns) -> dict[str, Timing]:
         timing = self.workspace.config.timing
         try:
-            return time_call(fn, min_sample_s=timing.min_sample_s, repeats=timing.repeats,
-                             budget_s=timing.budget_s)
+            return time_calls(fns, min_sample_s=timing.min_sample_s, repeats=timing.repeats,
+                              budget_s=timing.budget_s)
         except BudgetExceeded as exc:
             raise CaseFailed("timeout", str(exc)) from exc
 
@@ -135,6 +178,7 @@ class GradientStudy(Study):
         reason = backend.unavailable()
         if reason:
             raise CaseFailed("unsupported", reason)
+        backend.load()
         x = problem.x0.copy()
         f_value = problem.f(x)
         _finite(f_value, f"f(x0) = {f_value}")
@@ -146,42 +190,74 @@ class GradientStudy(Study):
         row["setup_s"] = time.perf_counter() - start
         gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
         _finite(gradient, "the gradient")
+        self._time_gradient(problem, prepared, x, row, case)
+        self._measure_memory(problem, backend, prepared, x, row)
+        stats = prepared.stats()
+        unknown = set(stats) - STATS_COLUMNS
+        if unknown:
+            raise ValueError(f"backend {backend.name!r}: stats() set columns it may not: "
+                             f"{sorted(unknown)} (allowed: {sorted(STATS_COLUMNS)})")
+        row.update(stats)
+        row["message"] = _join(row["message"], prepared.note())
+        self._check(problem, backend, prepared, gradient, row)
 
-        timed = getattr(prepared, "timed", None)
-        timing = self._time(timed(x) if timed else lambda: prepared.gradient(x))
-        f_timing = self.workspace.f_timing(problem, self._time)
-        row.update(time_s=timing.median, time_min_s=timing.min, time_iqr_s=timing.iqr,
-                   samples=len(timing.samples), loops=timing.loops, unstable=timing.unstable,
-                   timing_note="; ".join(timing.warnings()),
-                   f_time_s=f_timing.median, omega=timing.median / f_timing.median)
+    def _time_gradient(self, problem: Problem, prepared: Prepared, x: np.ndarray, row,
+                       case: Case) -> None:
+        """The gradient, f as the backend runs it, and numpy's f, timed interleaved."""
+        calls = {"gradient": prepared.timed_gradient(x), "f": prepared.timed_function(x)}
+        if prepared.function_method != "numpy":
+            fn, x_numpy = problem.fn, x.copy()
+            calls["f_numpy"] = lambda: fn(x_numpy, np)
+        timings = self._time(calls)
+        gradient, f = timings["gradient"], timings["f"]
+        f_numpy = timings.get("f_numpy", f)
+        notes = [f"{name}: {'; '.join(t.warnings())}" for name, t in timings.items()
+                 if t.warnings()]
+        row.update(time_s=gradient.median, time_min_s=gradient.min, time_iqr_s=gradient.iqr,
+                   samples=len(gradient.samples), loops=gradient.loops,
+                   unstable=any(t.unstable for t in timings.values()),
+                   timing_note="; ".join(notes), processes=1, f_method=prepared.function_method,
+                   f_time_s=f.median, omega=gradient.median / f.median,
+                   f_numpy_time_s=f_numpy.median, omega_numpy=gradient.median / f_numpy.median)
         append_json_line(self.run_dir / "gradient_samples.jsonl", {
-            "case": case.key, "gradient_s": list(timing.samples), "loops": timing.loops,
-            "f_s": list(f_timing.samples), "f_loops": f_timing.loops})
+            "case": case.key, **{f"{name}_s": list(t.samples) for name, t in timings.items()},
+            **{f"{name}_loops": t.loops for name, t in timings.items()}})
 
+    def _measure_memory(self, problem: Problem, backend: Backend, prepared: Prepared,
+                        x: np.ndarray, row) -> None:
+        """The backend's own memory figure for the gradient and for f, measured alike, and the
+        resident-set figure that is measured alike for every backend."""
         if backend.memory_method == "tracemalloc":
             row["peak_bytes"] = traced_peak(lambda: prepared.gradient(x))
+            row["f_peak_bytes"] = self.workspace.f_peak(problem)
         else:
             row["peak_bytes"] = backend.measure_memory(prepared, x)
+            row["f_peak_bytes"] = backend.measure_function_memory(prepared, x)
         row["memory_method"] = backend.memory_method if row["peak_bytes"] is not None else "none"
-        row["f_peak_bytes"] = self.workspace.f_peak(problem)
-        stats = prepared.stats()
-        row.update({k: v for k, v in stats.items() if k in COLUMNS})
+        row["rss_peak_bytes"] = rss_peak(lambda: prepared.gradient(x))
+        row["f_rss_peak_bytes"] = rss_peak(prepared.timed_function(x))
 
+    def _check(self, problem: Problem, backend: Backend, prepared: Prepared,
+               gradient: np.ndarray, row) -> None:
+        """The error figures against the reference gradient."""
         try:
             reference = self.workspace.reference(problem)
         except NoReference as exc:
             raise CaseFailed("no-reference", str(exc)) from exc
         expected = reference.as_float()
-        error = gradient_error(gradient, expected, skip=problem.kinks)
-        row.update(err_max=error.max, err_median=error.median, digits=error.digits,
-                   reference_method=reference.method)
-        if "err_estimates" in stats:
-            row["err_estimate"] = estimated_error(gradient, stats["err_estimates"],
-                                                  problem.kinks)
+        kinks = problem.kinks
+        error = gradient_error(gradient, expected, skip=kinks)
+        row.update(err_norm=error.norm, digits=error.digits, err_max=error.max,
+                   digits_component=error.digits_component, err_median=error.median,
+                   err_abs=error.abs, err_scale=error.scale, kappa=error.kappa,
+                   digits_attainable=error.digits_attainable,
+                   reference_method=reference.method, reference_same_engine=False)
+        estimates = prepared.error_estimates()
+        if estimates is not None:
+            row["err_estimate"] = estimated_error(gradient, estimates, error, kinks)
             if row["err_estimate"] is not None and error.max > 0.0:
                 row["err_estimate_ratio"] = row["err_estimate"] / error.max
-        if hasattr(prepared, "gradient_mp"):
-            row["digits_mp"] = _digits_mp(prepared, problem, reference)
-        if problem.kinks:
-            notes = (row["message"], _kink_note(gradient, expected, problem.kinks))
-            row["message"] = "; ".join(note for note in notes if note)
+        if prepared.has_gradient_mp:
+            row["digits_mp"] = _digits_mp(prepared, problem, reference, error, kinks)
+        row["message"] = _join(row["message"], error.note(),
+                               kink_note(gradient, expected, kinks))
