@@ -105,6 +105,21 @@ def test_torch_runs_on_one_thread_and_measures_its_tensors():
     assert 8 * 1000 <= peak < 100 * 8 * 1000
 
 
+@pytest.mark.parametrize("peer,method", [("autograd", "autograd.numpy"),
+                                         ("torch", "torch-eager")])
+def test_peers_time_f_the_way_they_run_it(peer, method):
+    pytest.importorskip(peer)
+    problem = BUILTIN["rosenbrock"].build(50)
+    backend = PEERS[peer]()
+    prepared = backend.prepare(problem)
+    assert prepared.function_method == method
+    value = prepared.timed_function(problem.x0.copy())()
+    value = value.item() if hasattr(value, "item") else value
+    assert float(value) == pytest.approx(float(problem.f(problem.x0)), rel=1e-14)
+    if peer == "torch":
+        assert 0 < backend.measure_function_memory(prepared, problem.x0.copy()) < 100 * 8 * 50
+
+
 def test_torch_namespace_provides_the_contract():
     pytest.importorskip("torch")
     from diffbench.peers import torch_ops
