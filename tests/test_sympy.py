@@ -172,7 +172,7 @@ def test_gradient_study_case_over_budget_is_a_timeout_row(tmp_path):
     config = tmp_path / "slow.toml"
     config.write_text("""
 [timing]
-budget_s = 1.0
+budget_s = 3.0
 min_sample_s = 0.0005
 repeats = 2
 [[study]]
@@ -187,14 +187,14 @@ backends = [{ name = "sympy", cse = true }]
     assert tuple(rows[0]) == (*GRADIENT_COLUMNS, "case", "shard")
     by_family = {row["family"]: row for row in rows}
     assert by_family["logistic"]["status"] == "timeout"
-    assert "budget of 1 s" in by_family["logistic"]["message"]
+    assert "budget of 3 s" in by_family["logistic"]["message"]
     sin = by_family["sin"]
     assert sin["status"] == "ok" and float(sin["digits_mp"]) >= 45
     phases = sum(float(sin[c]) for c in ("build_s", "diff_s", "cse_s", "compile_s"))
     assert phases <= float(sin["setup_s"]) <= phases + 0.05  # setup is the phases, timed whole
     assert sin["f_method"] == "lambdify"
     killed_after = float(by_family["logistic"]["message"].split("killed after ")[1].split()[0])
-    assert killed_after < 1.0 + 0.5
+    assert killed_after < 3.0 + 0.5
 
 
 # --- the swell study -----------------------------------------------------------------------
