@@ -49,6 +49,17 @@ CACHE_VERSION = "2"
 RUN_VARIABLE = "DIFFBENCH_REFERENCE_RUN"
 """Names the run that worker processes share with the process that started them."""
 
+if multiprocessing.current_process().name == "MainProcess":  # not a worker being started
+    os.environ[RUN_VARIABLE] = uuid.uuid4().hex
+_RUN_DIRS: set[Path] = set()
+
+
+@atexit.register
+def _forget_run() -> None:
+    """Remove this run's records of its references (see ``_run_alias``)."""
+    for folder in _RUN_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -174,49 +185,63 @@ def choose_method(problem: Problem, f_seconds: float, diff_budget_s: float) -> s
 
 @dataclass(frozen=True)
 class Kink:
-    """One detected kink: its component (``index``), or a range of components
-    [``index``, ``end``) that holds kinks not located within the budget."""
+    """One detected point where f is not differentiable along x[``index``]: ``left`` and
+    ``right`` are the one-sided derivatives, ``jump`` is f's jump there (None at a kink,
+    where f is continuous); or, with ``end``, a range of components [``index``, ``end``) that
+    holds such points, not located within the budget."""
 
     index: int
     left: mpmath.mpf | None = None
     right: mpmath.mpf | None = None
+    jump: mpmath.mpf | None = None
     end: int | None = None
 
     def note(self) -> str:
         if self.end is not None:
             return (f"kinks detected in x[{self.index}:{self.end}], not located within "
                     "reference.diff_budget_s: no error is measured there")
-        return (f"kink at x[{self.index}] detected: one-sided derivatives "
-                f"{float(self.left):.6g} and {float(self.right):.6g}")
+        sides = f"one-sided derivatives {float(self.left):.6g} and {float(self.right):.6g}"
+        if self.jump is not None:
+            return (f"discontinuity at x[{self.index}] detected: f jumps by "
+                    f"{float(self.jump):.6g}; {sides}")
+        return f"kink at x[{self.index}] detected: {sides}"
 
 
-def one_sided(line: Callable[[object], object], f0: mpmath.mpf, h: mpmath.mpf):
-    """(left, right) slopes of t ↦ line(t) at 0 with step h, and line(±h)."""
-    minus, plus = _value(line(-h)), _value(line(h))
-    return (f0 - minus) / h, (plus - f0) / h, minus, plus
+def nonsmooth(line: Callable[[object], object], f0: mpmath.mpf, minus: mpmath.mpf,
+              plus: mpmath.mpf, steps: Steps) -> tuple | None:
+    """(left, right, jump) where t ↦ line(t) is not differentiable at 0, else None, given
+    f0 = line(0) and line(∓h) (inside ``mpmath.workprec(steps.work)``).
 
-
-def is_kink(line: Callable[[object], object], f0: mpmath.mpf, left, right,
-            steps: Steps) -> bool:
-    """Whether t ↦ line(t) has a kink at 0, given its one-sided slopes at ``steps.h``.
-
-    Inside ``mpmath.workprec(steps.work)``.  Only a gap of at least 10^(-digits/2) of the
-    slopes is examined, at the wide step: a kink's gap stays within a factor √ratio of its
-    size, curvature's grows by the ratio of the steps, rounding noise's shrinks by it.
+    The one-sided slopes at the step h are compared: a gap below 10^(-digits/2) of them is
+    smoothness.  A larger one is measured again at the wide step: a kink's gap keeps its size
+    (within √ratio of the steps), curvature's grows by the ratio, and a jump's shrinks by it,
+    as rounding noise's does, but a jump moves f by more than 10^(-digits/2) of |f|.  The
+    one-sided derivatives are then those of the pieces either side, between the two steps,
+    so that a jump does not enter them; ``jump`` is None at a kink.
     """
+    h, wide = steps.h, steps.wide
+    half = mpmath.mpf(10) ** (-steps.digits / 2)
+    left, right = (f0 - minus) / h, (plus - f0) / h
     gap = abs(right - left)
-    if not gap > mpmath.mpf(10) ** (-(steps.digits // 2)) * max(abs(left), abs(right)):
-        return False
-    wide_left, wide_right, _, _ = one_sided(line, f0, steps.wide)
-    ratio = steps.wide / steps.h
-    return ratio ** -0.5 < abs(wide_right - wide_left) / gap < ratio ** 0.5
+    if not gap > half * max(abs(left), abs(right)):
+        return None
+    far_minus, far_plus = _value(line(-wide)), _value(line(wide))
+    ratio = wide / h
+    change = abs((far_plus - f0) - (f0 - far_minus)) / wide / gap
+    left, right = (minus - far_minus) / (wide - h), (far_plus - plus) / (wide - h)
+    if ratio ** -0.5 < change < ratio ** 0.5:
+        return left, right, None
+    jump = (plus - right * h) - (minus + left * h)
+    if change <= ratio ** -0.5 and abs(jump) > half * max(abs(f0), abs(minus), abs(plus)):
+        return left, right, jump
+    return None
 
 
 def central_with_kinks(problem: Problem, x: np.ndarray, f0: mpmath.mpf,
                        steps: Steps) -> tuple[np.ndarray, list[Kink], np.ndarray]:
     """``mpmath_diff``'s gradient, the undeclared kinks found per component from the same
-    evaluations (plus f(x0)): a component is a kink when its one-sided slopes disagree, and
-    the gaps |right − left| between those slopes (h |∂²f/∂x_i²| where f is smooth)."""
+    evaluations (plus f(x0); ``nonsmooth`` evaluates f twice more only where the one-sided
+    slopes disagree), and the gaps between those slopes (h |∂²f/∂x_i²| where f is smooth)."""
     with mpmath.workprec(steps.work):
         grad = np.empty(x.shape, dtype=object)
         gaps = np.empty(x.shape, dtype=object)
@@ -228,19 +253,20 @@ def central_with_kinks(problem: Problem, x: np.ndarray, f0: mpmath.mpf,
             def line(t, along=along, xi=xi):
                 return along(xi + t)
 
-            left, right, minus, plus = one_sided(line, f0, steps.h)
+            minus, plus = _value(line(-steps.h)), _value(line(steps.h))
             grad[i] = (plus - minus) / (2 * steps.h)
-            gaps[i] = abs(right - left)
-            if i not in problem.kinks and is_kink(line, f0, left, right, steps):
-                kinks.append(Kink(i, left, right))
+            gaps[i] = abs(plus - 2 * f0 + minus) / steps.h
+            found = None if i in problem.kinks else nonsmooth(line, f0, minus, plus, steps)
+            if found is not None:
+                kinks.append(Kink(i, *found))
         return grad, kinks, gaps
 
 
 def locate_kinks(problem: Problem, x: np.ndarray, f0: mpmath.mpf, steps: Steps,
                  budget_s: float) -> list[Kink]:
     """Undeclared kinks at a bounded cost: one-sided derivatives of f along a seeded Gaussian
-    direction (four evaluations of f), then, only if they disagree, bisection over ranges of
-    components (the direction restricted to each half) down to single components.
+    direction (two to four evaluations of f), then, only if they disagree, bisection over
+    ranges of components (the direction restricted to each half) down to single components.
 
     Ranges still open after ``budget_s`` seconds are reported whole.
     """
@@ -257,8 +283,7 @@ def locate_kinks(problem: Problem, x: np.ndarray, f0: mpmath.mpf, steps: Steps,
             moved[lo:hi] = x[lo:hi] + step * t
             return problem.fn(moved, mpmath_ops)
 
-        left, right, _, _ = one_sided(line, f0, steps.h)
-        return is_kink(line, f0, left, right, steps), left, right
+        return nonsmooth(line, f0, _value(line(-steps.h)), _value(line(steps.h)), steps)
 
     found, pending = [], [(0, problem.n)]
     with mpmath.workprec(steps.work):
@@ -267,10 +292,10 @@ def locate_kinks(problem: Problem, x: np.ndarray, f0: mpmath.mpf, steps: Steps,
             lo, hi = pending.pop(0)
             if hi - lo == 1 and lo in problem.kinks:
                 continue
-            kink, left, right = test(lo, hi)
-            if kink and hi - lo == 1:
-                found.append(Kink(lo, left, right))
-            elif kink:
+            kink = test(lo, hi)
+            if kink is not None and hi - lo == 1:
+                found.append(Kink(lo, *kink))
+            elif kink is not None:
                 middle = (lo + hi) // 2
                 pending += [(lo, middle), (middle, hi)]
             if pending and time.perf_counter() - started > budget_s:
@@ -287,11 +312,11 @@ def kink_indices(kinks: list[Kink]) -> set[int]:
 # --- sensitivity ---------------------------------------------------------------------------
 
 
-def sensitivity(gradient_at: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+def sensitivity(gradient_at: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
                 grad: np.ndarray, kinks: set[int], digits: int) -> float:
     """S ≈ ‖ |H| |x| ‖∞: how much the gradient moves under relative perturbations of x, per
     unit of relative perturbation (so eps·S is the gradient's change under float64's rounding
-    of x).  ``gradient_at`` is the reference's own method, ``grad`` its gradient at ``x``.
+    of x).  ``gradient_at`` is the reference's own method, ``grad`` its gradient at ``x0``.
 
     Up to ``EXACT_SENSITIVITY_MAX_N`` inputs exactly: S = max_i Σ_j |Δ_j g_i| / τ over the
     perturbations x_j → x_j (1 + τ).  Beyond, a lower estimate: the max over
@@ -301,13 +326,13 @@ def sensitivity(gradient_at: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     and leaves digits/2 digits to each difference.  Kink components are neither perturbed
     nor measured.
     """
-    n = x.size
+    n = x0.size
     keep = np.array([i not in kinks for i in range(n)])
     if not keep.any():
         return 0.0
     tau = min(EPS, 10.0 ** -(digits / 2))
     with mpmath.workdps(digits):
-        x0, x = x, mpmath_ops.asarray(x)
+        x = mpmath_ops.asarray(x0)
         base = np.asarray(grad, dtype=object)
         if n <= EXACT_SENSITIVITY_MAX_N:
             total = np.zeros(n, dtype=object)
@@ -347,8 +372,8 @@ def zero_to_precision(grad: np.ndarray, kinks: set[int], scale: mpmath.mpf, digi
         norm = max([abs(g) for i, g in enumerate(grad) if i not in kinks], default=0)
         bound = mpmath.mpf(10) ** -digits * max(norm, scale)
         floors = np.zeros(grad.size, dtype=object) if floors is None else floors
-        return np.array([g if i in kinks or abs(g) > max(bound, floors[i]) else mpmath.mpf(0)
-                         for i, g in enumerate(grad)], dtype=object)
+        return np.array([mpmath.mpf(0) if i not in kinks and abs(g) <= max(bound, floors[i])
+                         else g for i, g in enumerate(grad)], dtype=object)
 
 
 def _evaluate(problem: Problem, x: np.ndarray, digits: int) -> str:
@@ -367,7 +392,7 @@ def probe_points(problem: Problem, digits: int) -> list[np.ndarray]:
     So close that f's float64 behaviour is that at x0, yet f's high-precision values there
     follow its gradient, so a change of the gradient alone changes them."""
     rng = np.random.default_rng([problem.n, 11])
-    scale = np.where(problem.x0 != 0.0, np.abs(problem.x0), 1.0) * 10.0 ** -(digits // 2)
+    scale = np.where(problem.x0 != 0.0, np.abs(problem.x0), 1.0) * 10.0 ** -(digits / 2)
     with mpmath.workdps(digits):
         x = mpmath_ops.asarray(problem.x0)
         return [x + mpmath_ops.asarray(scale * rng.uniform(-1.0, 1.0, problem.n))
@@ -396,19 +421,6 @@ def _run_alias(problem: Problem, digits: int, diff_budget_s: float) -> Path:
              hashlib.sha1(problem.x0.tobytes()).hexdigest(), repr(problem.kinks), value]
     name = hashlib.sha1("|".join(parts).encode()).hexdigest()
     return cache_dir() / "runs" / os.environ[RUN_VARIABLE] / f"{name}.json"
-
-
-_RUN_DIRS: set[Path] = set()
-
-
-@atexit.register
-def _forget_run() -> None:
-    for folder in _RUN_DIRS:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-if multiprocessing.current_process().name == "MainProcess":  # not a worker being started
-    os.environ[RUN_VARIABLE] = uuid.uuid4().hex
 
 
 def _read(path: Path) -> Reference | None:

@@ -156,15 +156,34 @@ def test_abs_of_a_difference_is_a_kink_in_both_components():
     assert reference.as_float()[2] == 4.0
 
 
-@pytest.mark.parametrize("x0", [np.linspace(-1.0, 2.0, 12), np.ones(12)],
-                         ids=["generic", "stationary"])
-def test_smooth_functions_have_no_kinks(x0):
-    """Also at a stationary point, where the one-sided slopes ±h·f'' differ by 100 %."""
-    for fn in (wavy, rosenbrock):
-        for budget in (30.0, 0.0):  # per component, and along a direction
-            reference = reference_gradient(Problem("smooth", None, fn, x0),
-                                           diff_budget_s=budget)
-            assert reference.kinks == () and reference.kink_notes == ()
+def cancel(x, ops):
+    return ops.sum(ops.sqrt(x * x + 1.0) - x)
+
+
+@pytest.mark.parametrize("fn,x0", [(wavy, np.linspace(-1.0, 2.0, 12)),
+                                   (rosenbrock, np.linspace(-1.0, 2.0, 12)),
+                                   (wavy, np.ones(12)), (rosenbrock, np.ones(12)),
+                                   (cancel, np.full(3, 1e4))],
+                         ids=["wavy", "rosenbrock", "wavy-ones", "stationary", "cancel"])
+def test_smooth_functions_have_no_kinks(fn, x0):
+    """Also at a stationary point, where the one-sided slopes ±h·f'' differ by 100 %, and
+    where f is a small difference of large numbers."""
+    for budget in (30.0, 0.0):  # per component, and along a direction
+        reference = reference_gradient(Problem("smooth", None, fn, x0), diff_budget_s=budget)
+        assert reference.kinks == () and reference.kink_notes == ()
+
+
+@pytest.mark.parametrize("method", ["mpmath-diff", "reverse-mpmath"])
+def test_a_discontinuity_is_detected_and_named(monkeypatch, method):
+    def step(x, ops):
+        return ops.sum(ops.where(x > 0.0, 1.0 + x, 0.0 * x)) + x[1] ** 2
+
+    monkeypatch.setattr(reference_module, "choose_method", lambda *args: method)
+    reference = reference_gradient(Problem("step", None, step, np.array([0.0, 2.0])))
+    assert reference.method == method and reference.kinks == (0,)
+    assert reference.kink_notes == ("discontinuity at x[0] detected: f jumps by 1; "
+                                    "one-sided derivatives 0 and 1",)
+    assert reference.as_float().tolist() == [0.5, 5.0]
 
 
 def _relu_mix(x, ops):
