@@ -10,8 +10,8 @@ Beside the gradient a reference carries its kinks (declared, and detected wherev
 reference is numerical), one note per detected kink, and the gradient's sensitivity to
 relative perturbations of x.  Components that are zero to working precision are stored as 0.
 References are cached on disk, keyed by values: family, size, point, precision, method,
-declared kinks, and f at high precision at x0 and at seeded probe points beside it, so an
-edited constant or helper can never return a stale reference.
+declared kinks, and f at high precision at x0 and at seeded probe points beside it, so that
+editing a constant or a helper of f gives a new reference, not the stale one.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .base import Family, Function, Problem, as_vector
@@ -45,7 +46,7 @@ def load_function(spec: str, base_dir: Path) -> Function:
 
 
 def custom_family(name: str, fn: Function, point, description: str = "",
-                  kinks=()) -> Family:
+                  kinks: Iterable[int] = ()) -> Family:
     """A fixed family at ``point``; its size is ``len(point)``; ``kinks`` are the declared
     indices of ``point`` where ``fn`` is not differentiable."""
     x0 = as_vector(point)
