@@ -34,7 +34,8 @@ class TimingSettings:
 @dataclass(frozen=True)
 class ReferenceSettings:
     digits: int = 50
-    max_diff_size: int = 64
+    diff_budget_s: float = 30.0
+    """Seconds that per-component mpmath differentiation may take, by its estimated cost."""
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,17 @@ def _custom_families(section: _Section, base_dir: Path) -> dict[str, Family]:
     families = {}
     for name, table in section.data.items():
         entry = _Section(table, section.file, section.key(name))
-        entry.only({"function", "point", "description"})
+        entry.only({"function", "point", "description", "kinks"})
         if name in BUILTIN:
             section.fail(f"{name!r} is a built-in family; choose another name", name)
         spec = entry.get("function", str, required=True)
         point = _list(entry, "point", float, required=True)
+        kinks = entry.get("kinks", list, [])
+        for i, index in enumerate(kinks):
+            check_type(index, int, lambda m, i=i, entry=entry: entry.fail(m, f"kinks[{i}]"))
+            if not 0 <= index < len(point):
+                entry.fail(f"kink index {index} is out of range of point (indices 0 to "
+                           f"{len(point) - 1})", f"kinks[{i}]")
         try:
             fn = load_function(spec, base_dir)
         except CustomFunctionError as exc:
@@ -180,7 +187,8 @@ def _custom_families(section: _Section, base_dir: Path) -> dict[str, Family]:
         if np.ndim(value) != 0:
             entry.fail(f"{spec} must return a scalar; it returned shape {np.shape(value)}",
                        "function")
-        families[name] = custom_family(name, fn, point, entry.get("description", str, ""))
+        families[name] = custom_family(name, fn, point, entry.get("description", str, ""),
+                                       kinks)
     return families
 
 
@@ -281,8 +289,8 @@ def load_config(path: Path | str) -> Config:
     reference = ReferenceSettings(
         digits=reference_section.positive("digits", int, ReferenceSettings.digits,
                                           upper=MAX_DIGITS),
-        max_diff_size=reference_section.positive("max_diff_size", int,
-                                                 ReferenceSettings.max_diff_size),
+        diff_budget_s=reference_section.positive("diff_budget_s", float,
+                                                 ReferenceSettings.diff_budget_s),
     )
     run_section = _Section(data.get("run", {}), path, "run")
     run_section.only(RunSettings.__dataclass_fields__)

@@ -144,8 +144,8 @@ def test_reference_beyond_the_per_component_cap_uses_the_engine_in_mpmath():
         return ops.sum(ops.sin(x) * ops.exp(0.1 * x)) + ops.prod(ops.tanh(x[:3] + 2.0))
 
     problem = Problem("wavy", None, wavy, np.linspace(-1.0, 2.0, 12))
-    small = reference_gradient(problem, digits=40, max_diff_size=100)
-    large = reference_gradient(problem, digits=40, max_diff_size=4)
+    small = reference_gradient(problem, digits=40, diff_budget_s=30.0)
+    large = reference_gradient(problem, digits=40, diff_budget_s=0.0)
     assert (small.method, large.method) == ("mpmath-diff", "reverse-mpmath")
     with mpmath.workdps(40):
         direct = mpmath_diff(problem, 40)

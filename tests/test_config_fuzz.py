@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 VALID = {
     "name": "fuzz",
     "timing": {"min_sample_s": 0.001, "repeats": 2, "budget_s": 5.0},
-    "reference": {"digits": 30, "max_diff_size": 8},
+    "reference": {"digits": 30, "diff_budget_s": 5.0},
     "families": {"wiggle": {"function": "my_cases.py:wiggle", "point": [0.3, -1.2, 2.0]}},
     "study": [{"kind": "gradient", "families": ["rosenbrock", "wiggle"], "sizes": [3, 5],
                "backends": ["central", {"name": "jax", "jit": False}]}],

@@ -1,14 +1,20 @@
-"""Families: closed forms against mpmath's own differentiation, and the ops contract."""
+"""Families: closed forms against mpmath's own differentiation, the ops contract, and custom
+families' declared kinks."""
+
+import shutil
+from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
 
 import diffbench.ops.mpmath_ops as mp_ops
+from diffbench.config import ConfigError, load_config
 from diffbench.families import BUILTIN
 from diffbench.ops import CONTRACT, missing_names
 from diffbench.reference import closed_form, mpmath_diff
 
+DATA = Path(__file__).parent / "data"
 CASES = [(name, size) for name, family in BUILTIN.items()
          for size in (family.example_sizes[:1] or (None,))]
 
@@ -71,3 +77,44 @@ def test_mpmath_maximum_and_where_keep_mpf():
                        mp_ops.where(x > 0, x, 0.0)):
             assert all(isinstance(v, mpmath.mpf) for v in result)
         assert mp_ops.tofloat(mp_ops.maximum(x, 0.0)).tolist() == [0.0, 0.0, 2.0]
+
+
+KINKY = """
+[families.kinky]
+function = "my_cases.py:kinky"
+point = [0.0, 1.0]
+{kinks}
+
+[[study]]
+kind = "gradient"
+families = ["kinky"]
+backends = ["central"]
+"""
+
+
+def _config(tmp_path: Path, kinks: str) -> Path:
+    shutil.copy(DATA / "my_cases.py", tmp_path / "my_cases.py")
+    path = tmp_path / "bench.toml"
+    path.write_text(KINKY.format(kinks=kinks))
+    return path
+
+
+def test_custom_families_declare_kinks(tmp_path):
+    config = load_config(_config(tmp_path, "kinks = [1, 0, 1]"))
+    assert config.families["kinky"].build(None).kinks == (0, 1)
+    assert load_config(_config(tmp_path, "")).families["kinky"].build(None).kinks == ()
+
+
+@pytest.mark.parametrize("kinks,key,words", [
+    ("kinks = [2]", "kinks[0]", "kink index 2 is out of range of point (indices 0 to 1)"),
+    ("kinks = [0, -1]", "kinks[1]", "kink index -1 is out of range"),
+    ("kinks = [0.5]", "kinks[0]", "expected int, got float 0.5"),
+    ("kinks = [true]", "kinks[0]", "expected int, got bool True"),
+    ("kinks = 1", "kinks", "expected list, got int 1"),
+])
+def test_bad_kinks_name_the_file_and_key(tmp_path, kinks, key, words):
+    path = _config(tmp_path, kinks)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert f"{path}: families.kinky.{key}: " in message and words in message

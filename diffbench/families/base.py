@@ -18,8 +18,9 @@ class Problem:
 
     ``x0`` is a 1-d float64 array; ``gradient``, when given, is a closed form written over
     ``ops`` like ``fn`` (numpy may be used for structure: it works on object arrays too).
-    ``kinks`` are indices of ``x0`` where ``fn`` is not differentiable; the reference takes
-    the subgradient 0 there.
+    ``kinks`` are the declared indices of ``x0`` where ``fn`` is not differentiable (sorted);
+    the reference adds those it detects (``Reference.kinks``).  A closed form keeps its own
+    convention there (``relu`` takes the subgradient 0).
     """
 
     family: str

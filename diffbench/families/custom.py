@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .base import Family, Function, Problem, as_vector
@@ -45,18 +45,11 @@ def load_function(spec: str, base_dir: Path) -> Function:
     return fn
 
 
-def fingerprint(fn: Function) -> str:
-    """A hash of the function's source, so cached references follow edits to it."""
-    try:
-        text = inspect.getsource(fn)
-    except (OSError, TypeError):
-        text = f"{fn.__module__}.{getattr(fn, '__qualname__', fn)}"
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-def custom_family(name: str, fn: Function, point, description: str = "") -> Family:
-    """A fixed family at ``point``; its size is ``len(point)``."""
+def custom_family(name: str, fn: Function, point, description: str = "",
+                  kinks: Iterable[int] = ()) -> Family:
+    """A fixed family at ``point``; its size is ``len(point)``; ``kinks`` are the declared
+    indices of ``point`` where ``fn`` is not differentiable."""
     x0 = as_vector(point)
-    problem = Problem(name, None, fn, x0)
+    problem = Problem(name, None, fn, x0, kinks=tuple(sorted({int(i) for i in kinks})))
     return Family(name, description or f"custom: {fn.__module__}.{fn.__name__}",
                   lambda size: problem)

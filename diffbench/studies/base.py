@@ -79,7 +79,7 @@ class Workspace:
         def compute() -> Reference | NoReference:
             try:
                 return reference_gradient(problem, self.config.reference.digits,
-                                          self.config.reference.max_diff_size)
+                                          self.config.reference.diff_budget_s)
             except NoReference as exc:
                 return exc
 

@@ -12,3 +12,8 @@ def broken(x, ops):
 
 def goes_nan(x, ops):
     return ops.log(x[0])
+
+
+def kinky(x, ops):
+    """Σ max(x_i, 0) + |x_1 − 1|: at [0, 1] both components are kinks."""
+    return ops.sum(ops.maximum(x, 0.0)) + ops.abs(x[1] - 1.0)
