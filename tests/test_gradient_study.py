@@ -1,5 +1,6 @@
 """The gradient study's rows: ω like for like, every error figure, memory measured alike."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from diffbench.config import load_config
 from diffbench.results import read_rows
 from diffbench.runner import RunOptions, run
 
+DATA = Path(__file__).parent / "data"
 CONFIG = """
 name = "rows"
 [timing]
@@ -108,3 +110,61 @@ def test_timing_in_several_processes_reports_their_spread(tmp_path):
     assert row["status"] == "ok" and row["processes"] == "2" and row["samples"] == "6"
     assert float(row["process_spread"]) >= 0.0
     assert float(row["omega"]) == pytest.approx(float(row["time_s"]) / float(row["f_time_s"]))
+
+
+CUSTOM = """
+name = "custom"
+[timing]
+min_sample_s = 0.001
+repeats = 3
+[families.kinky]
+function = "my_cases.py:kinky"
+point = [0.0, 1.0, 0.5]
+[families.bowl]
+function = "my_cases.py:quadratic_bowl"
+point = [1.0, 1.0, 1.0, 1.0, 1.0]
+[[study]]
+kind = "gradient"
+families = ["kinky", "bowl"]
+backends = ["central", "reverse", "jax"]
+"""
+
+
+@pytest.fixture(scope="module")
+def custom_rows(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("custom")
+    shutil.copy(DATA / "my_cases.py", folder / "my_cases.py")
+    return _run(folder, CUSTOM)
+
+
+def test_undeclared_kinks_are_detected_named_and_left_out(custom_rows):
+    for backend in ("central", "reverse", "jax"):
+        row = _row(custom_rows, "kinky", backend)
+        assert row["status"] == "ok"
+        assert "kink at x[0] detected" in row["message"]
+        assert "kink at x[1] detected" in row["message"]
+        assert float(row["digits"]) >= 10  # x[2] alone is measured: d/dx max(x, 0) = 1
+
+
+def test_a_stationary_point_scores_exact_methods_in_full(custom_rows):
+    """The bowl's gradient vanishes at x = 1 (2(x−1) + (x_{i−1} + x_{i+1})/4 − 1/4 − 1/4
+    inside, and likewise at the ends): digits come from the absolute error against S."""
+    for backend in ("reverse", "jax"):
+        row = _row(custom_rows, "bowl", backend)
+        assert row["status"] == "ok" and float(row["digits"]) >= 13
+        assert "zero to working precision" in row["message"] or float(row["err_abs"]) == 0.0
+    central = _row(custom_rows, "bowl", "central")
+    assert float(central["digits"]) >= 6
+
+
+def test_a_reference_from_the_engine_under_test_says_so(tmp_path):
+    shutil.copy(DATA / "my_cases.py", tmp_path / "my_cases.py")
+    rows = _run(tmp_path, CUSTOM.replace('point = [1.0, 1.0, 1.0, 1.0, 1.0]',
+                                         'point = [1.0, 1.0, 1.0, 1.0, 1.0]\n'
+                                         '[reference]\ndiff_budget_s = 1e-9'
+                                         ).replace('"kinky", "bowl"', '"bowl"'))
+    reverse = _row(rows, "bowl", "reverse")
+    assert reverse["reference_method"] == "reverse-mpmath"
+    assert reverse["reference_same_engine"] == "true"
+    assert reverse["message"].startswith("reference: same engine")
+    assert _row(rows, "bowl", "jax")["reference_same_engine"] == "false"

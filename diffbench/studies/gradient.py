@@ -245,13 +245,14 @@ class GradientStudy(Study):
         except NoReference as exc:
             raise CaseFailed("no-reference", str(exc)) from exc
         expected = reference.as_float()
-        kinks = problem.kinks
-        error = gradient_error(gradient, expected, skip=kinks)
+        kinks = reference.kinks
+        error = gradient_error(gradient, expected, skip=kinks, sensitivity=reference.sensitivity)
+        same_engine = reference.engine == backend.name
         row.update(err_norm=error.norm, digits=error.digits, err_max=error.max,
                    digits_component=error.digits_component, err_median=error.median,
                    err_abs=error.abs, err_scale=error.scale, kappa=error.kappa,
                    digits_attainable=error.digits_attainable,
-                   reference_method=reference.method, reference_same_engine=False)
+                   reference_method=reference.method, reference_same_engine=same_engine)
         estimates = prepared.error_estimates()
         if estimates is not None:
             row["err_estimate"] = estimated_error(gradient, estimates, error, kinks)
@@ -259,5 +260,8 @@ class GradientStudy(Study):
                 row["err_estimate_ratio"] = row["err_estimate"] / error.max
         if prepared.has_gradient_mp:
             row["digits_mp"] = _digits_mp(prepared, problem, reference, error, kinks)
-        row["message"] = _join(row["message"], error.note(),
-                               kink_note(gradient, expected, kinks))
+        row["message"] = _join(
+            "reference: same engine (the engine's own rules in mpmath numbers: this row checks "
+            "rounding, not the rules)" if same_engine else "",
+            row["message"], error.note(), *reference.kink_notes,
+            kink_note(gradient, expected, kinks))

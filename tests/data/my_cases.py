@@ -17,3 +17,16 @@ def goes_nan(x, ops):
 def kinky(x, ops):
     """Σ max(x_i, 0) + |x_1 − 1|: at [0, 1] both components are kinks."""
     return ops.sum(ops.maximum(x, 0.0)) + ops.abs(x[1] - 1.0)
+
+
+def quadratic_bowl(x, ops):
+    """Σ (x_i − 1)² + Σ x_i x_{i+1}/4 − Σ x_i·5/4 + 1: stationary at x = 1 (see the tests)."""
+    return (ops.sum((x - 1.0) ** 2) + 0.25 * ops.sum(x[1:] * x[:-1])
+            - 0.25 * ops.sum(x[1:]) - 0.25 * ops.sum(x[:-1]))
+
+
+def scaled_cubes(x, ops):
+    return ops.sum(SCALE * x**3)
+
+
+SCALE = 2.0
