@@ -47,8 +47,7 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
 
     import numpy as np
 
-    from .config import load_config
-    from .runner import make_studies
+    from .studies import load_config, make_studies
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     studies = make_studies(load_config(config_path), Path(run_dir))
