@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import ad
 from ..families import Problem
 from .base import Backend
 
@@ -15,6 +14,8 @@ class ReverseGradient:
     """``ad.grad`` of the family's function; ``stats()`` has the last call's tape length."""
 
     def __init__(self, problem: Problem):
+        from .. import ad
+
         fn = problem.fn
         self._grad = ad.grad(lambda x: fn(x, ad))
 

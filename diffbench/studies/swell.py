@@ -13,9 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import sympy
+from typing import TYPE_CHECKING, Any
 
 from .. import ad
 from ..backends.sympy_backend import build, differentiate
@@ -23,6 +21,9 @@ from ..families import Problem
 from ..measure.growth import FIT_COLUMNS, growth_fits
 from ..measure.size import cse_size, dag_size, ops_count, tree_size
 from .base import Case, Study
+
+if TYPE_CHECKING:
+    import sympy
 
 REPRESENTATIONS = ("tree", "dag", "cse", "tape", "count_ops")
 COLUMNS = (
@@ -76,6 +77,8 @@ def _sizes(measure: Callable[[list], int], derivation: Derivation, extra_s: floa
 
 
 def _cse_sizes(derivation: Derivation):
+    import sympy
+
     start = time.perf_counter()
     reduced = sympy.cse(list(derivation.gradient))
     cse_s = time.perf_counter() - start
