@@ -12,7 +12,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ console = Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
 errors = Console(stderr=True)
 
 
-def stop(message: str, code: int) -> None:
+def stop(message: str, code: int) -> NoReturn:
     """Print ``message`` as an error and exit with ``code``."""
     errors.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
                  soft_wrap=True)

@@ -17,6 +17,7 @@ class RunFiles:
         self._rows: dict[str, list[dict[str, str]]] = {}
 
     def rows(self, name: str) -> list[dict[str, str]]:
+        """The rows of the CSV ``name``, as strings (none when it is not there)."""
         if name not in self._rows:
             path = self.dir / name
             self._rows[name] = read_rows(path) if path.is_file() else []

@@ -100,6 +100,7 @@ def tables(run_dir: Path) -> list[Table]:
 
 
 def print_tables(run_dir: Path, console: Console) -> None:
+    """Print :func:`tables` of the run, the same at the end of a run and in a report."""
     for table in tables(run_dir):
         console.print(table)
 
