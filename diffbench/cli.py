@@ -1,4 +1,10 @@
-"""The ``diffbench`` command line."""
+"""The ``diffbench`` command line.
+
+Each command imports what it uses when it runs, so that ``--help`` and ``list`` start fast and
+only the commands that render load the report and plot layers.  A ``UserError`` (a bad config,
+argument or run directory) is one message on stderr and exit status 2; any other exception
+outside a case is a bug: its traceback, and exit status 1.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +12,47 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from typer.core import TyperGroup
 
 from . import __version__
-from .backends import registry
-from .config import (
-    DEFAULT_CONFIG,
-    ConfigError,
-    builtin_config_names,
-    builtin_config_path,
-    load_config,
-)
-from .explain import DEFAULT_MAX_PATHS
-from .families import BUILTIN
-from .results import rows_as_json
+from .errors import UserError
+
+TABLE_WIDTH = 140
+"""Width of tables written to a file or a pipe, where the terminal's width is unknown."""
+console = Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
+errors = Console(stderr=True)
+
+
+def stop(message: str, code: int) -> NoReturn:
+    """Print ``message`` as an error and exit with ``code``."""
+    errors.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
+                 soft_wrap=True)
+    raise typer.Exit(code)
+
+
+class Commands(TyperGroup):
+    """The app's commands; a ``UserError`` raised by any of them ends it with exit status 2."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            stop(str(exc), 2)
+
 
 app = typer.Typer(
+    cls=Commands,
     help="Finite differences, SymPy, a native reverse-mode engine and JAX, measured side by "
          "side: time, memory, expression swell and error against a 50-digit reference.",
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-TABLE_WIDTH = 140
-"""Width of tables written to a file or a pipe, where the terminal's width is unknown."""
-console = Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
-errors = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -54,13 +69,10 @@ def main(
     """diffbench: which way of computing a derivative is fastest, leanest and most accurate."""
 
 
-def fail(message: str, code: int = 2) -> None:
-    errors.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def resolve_config(config: str | None) -> Path:
     """A path, or the name of a config shipped with diffbench (``default`` when omitted)."""
+    from .config import DEFAULT_CONFIG, builtin_config_names, builtin_config_path
+
     if config is None:
         return builtin_config_path(DEFAULT_CONFIG)
     path = Path(config)
@@ -68,9 +80,19 @@ def resolve_config(config: str | None) -> Path:
         return path
     shipped = builtin_config_path(config)
     if shipped is None:
-        fail(f"{config}: no such config file, nor a built-in config "
-             f"(built-in: {', '.join(builtin_config_names())})")
+        raise UserError(f"{config}: no such config file, nor a built-in config "
+                        f"(built-in: {', '.join(builtin_config_names())})")
     return shipped
+
+
+def render(run_dir: Path, *, quiet: bool, plots: bool) -> None:
+    """Print the run's tables (unless ``quiet``) and write report.md, and the plots unless
+    ``plots`` is false, all from the run's files."""
+    from .report.sections import print_tables, write_report
+
+    if not quiet:
+        print_tables(run_dir, console)
+    write_report(run_dir, with_plots=plots)
 
 
 @app.command("run")
@@ -97,35 +119,30 @@ def run_command(
     """Run the studies of a config; write CSVs, raw samples, a manifest, report.md and plots."""
     from .runner import RunInterrupted, RunOptions, default_run_dir, run
     from .runstate import read_manifest
-    from .shards import ShardError, parse_shard
+    from .shards import parse_shard
+    from .studies import load_config
 
     manifest = None
     if resume is not None:
         if config is not None or out is not None or shard is not None:
-            fail("--resume takes the config, output directory and shard from the run itself")
-        try:
-            manifest = read_manifest(resume)
-        except FileNotFoundError as exc:
-            fail(str(exc))
+            raise UserError("--resume takes the config, output directory and shard from the "
+                            "run itself")
+        manifest = read_manifest(resume)
         path, out, isolate = Path(manifest["config_path"]), resume, manifest["isolate"]
         shard = manifest["shard"]
     else:
         path = resolve_config(config)
-    try:
-        settings = load_config(path)
-        shard_spec = parse_shard(shard) if shard else None
-    except (ConfigError, ShardError) as exc:
-        fail(str(exc))
+    settings = load_config(path)
+    options = RunOptions(isolate=isolate, shard=parse_shard(shard) if shard else None,
+                         quiet=quiet)
     run_dir = out or default_run_dir(settings)
-    options = RunOptions(isolate=isolate, shard=shard_spec, quiet=quiet, plots=plots)
     try:
         run(settings, run_dir, console, options, argv=sys.argv, manifest=manifest)
     except RunInterrupted as exc:
-        fail(str(exc), code=130)
-    except ValueError as exc:
-        fail(str(exc))
+        stop(str(exc), 130)
+    render(run_dir, quiet=quiet, plots=plots)
     if not quiet:
-        console.print(f"results in [bold]{run_dir}[/bold]")
+        console.print(f"results in [bold]{escape(str(run_dir))}[/bold]")
 
 
 @app.command("merge")
@@ -134,30 +151,26 @@ def merge_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the merged run.")],
 ) -> None:
     """Join shard runs (diffbench run --shard K/N) of one config into one run directory."""
-    from .report.sections import write_report
-    from .runner import case_csvs, finish, make_studies
+    from .runner import case_csvs, finish
     from .runstate import read_manifest
-    from .shards import ShardError, merge
+    from .shards import merge
+    from .studies import load_config, make_studies
 
-    try:
-        manifest = read_manifest(run_dirs[0])
-        settings = load_config(manifest["config_path"])
-        studies = make_studies(settings, out)
-        merged = merge(run_dirs, out, case_csvs(studies))
-    except (FileNotFoundError, ConfigError, ShardError) as exc:
-        fail(str(exc))
+    settings = load_config(read_manifest(run_dirs[0])["config_path"])
+    studies = make_studies(settings, out)
+    merged = merge(run_dirs, out, case_csvs(studies))
     if merged["machines_differ"]:
         errors.print("[yellow]warning:[/yellow] the shards ran on different machines "
                      "(see merged_from in manifest.json and the `shard` column): their times "
                      "are not comparable with each other")
-    finish(studies, console)
-    write_report(out)
-    console.print(f"merged {len(run_dirs)} shards into [bold]{out}[/bold]")
+    finish(studies)
+    render(out, quiet=False, plots=True)
+    console.print(f"merged {len(run_dirs)} shards into [bold]{escape(str(out))}[/bold]")
 
 
 def _run_dir(path: Path) -> Path:
     if not (path / "manifest.json").is_file():
-        fail(f"{path}: not a diffbench run directory (no manifest.json)")
+        raise UserError(f"{path}: not a diffbench run directory (no manifest.json)")
     return path
 
 
@@ -174,13 +187,13 @@ def report_command(
         "--format", "-f", help="table (terminal), markdown (for a README or an issue), or "
                                "json (every CSV's rows, values as numbers).")] = "table",
 ) -> None:
-    """Print a saved run's tables again, without re-running anything."""
-    from .report.sections import markdown_report, tables
+    """Print a saved run's tables again (every table the run printed), re-running nothing."""
+    from .report.sections import markdown_report, print_tables
+    from .results import rows_as_json
 
     run_dir = _run_dir(run_dir)
     if format is ReportFormat.table:
-        for table in tables(run_dir):
-            console.print(table)
+        print_tables(run_dir, console)
     elif format is ReportFormat.markdown:
         print(markdown_report(run_dir))
     else:
@@ -211,7 +224,7 @@ def compare_command(
 
     comparisons = compare_runs(_run_dir(run_a), _run_dir(run_b))
     if not comparisons:
-        fail(f"{run_a} and {run_b} have no timed case in common")
+        raise UserError(f"{run_a} and {run_b} have no timed case in common")
     console.print(comparison_table(comparisons, run_a, run_b))
 
 
@@ -225,23 +238,23 @@ def explain_command(
         "--at", help="The point, as name=value pairs: --at a=2,b=3.")] = None,
     mermaid: Annotated[bool, typer.Option(
         "--mermaid", help="Print only the graph, as a Mermaid flowchart.")] = False,
-    max_paths: Annotated[int, typer.Option(
-        "--max-paths", min=1, help="List at most this many paths per input (they can be "
-                                   "exponentially many); the output says when it caps.")
-    ] = DEFAULT_MAX_PATHS,
+    max_paths: Annotated[int | None, typer.Option(
+        "--max-paths", min=1, show_default=False,
+        help="List at most this many paths per input (default 64; they can be exponentially "
+             "many); the output says when it caps.")] = None,
 ) -> None:
     """Take one expression apart with the native engine, node by node and path by path.
 
     Graph, values, backward pass, and every path's product beside the gradient and SymPy's.
     """
-    from .explain import ExplainError, explain, parse_point
+    from .explain import DEFAULT_MAX_PATHS, ExplainError, explain, parse_point
     from .report.explain import explanation_renderables
     from .report.mermaid import mermaid_flowchart
 
     try:
-        explanation = explain(expression, parse_point(at), max_paths)
+        explanation = explain(expression, parse_point(at), max_paths or DEFAULT_MAX_PATHS)
     except ExplainError as exc:
-        fail(str(exc))
+        raise UserError(str(exc)) from exc
     if mermaid:
         print(mermaid_flowchart(explanation), end="")
         return
@@ -252,6 +265,13 @@ def explain_command(
 @app.command("list")
 def list_command() -> None:
     """Show the built-in families and the backends, with whether each can run here."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .backends import registry
+    from .config import builtin_config_names
+    from .families import BUILTIN
+
     families = Table(title="families", header_style="bold")
     for column in ("name", "size", "examples", "description"):
         families.add_column(column)

@@ -1,23 +1,29 @@
-"""TOML → validated settings.  Every error names the file, the key and what was expected."""
+"""TOML → validated settings.  Every error names the file, the key and what was expected.
+
+The study kinds a config may ask for are given to :func:`read_config` by the caller
+(``diffbench.studies.load_config`` gives every built-in kind), so that this module knows their
+settings without depending on the studies.
+"""
 
 from __future__ import annotations
 
 import difflib
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .backends import registry
+from .errors import UserError
 from .families import BUILTIN, CustomFunctionError, Family, custom_family, load_function
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A config that cannot run; the message names the file and the key."""
 
 
@@ -50,6 +56,18 @@ class RunSettings:
 class BackendSpec:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StudyKind(Protocol):
+    """What reading a config needs to know of a study kind."""
+
+    kind: str
+    settings: Mapping[str, Any]
+    """The kind's own config keys, with their defaults (whose types are the types accepted)."""
+    needs_backends: bool
+
+    def validate(self, extra: dict[str, Any], fail: Callable[[str, str], None]) -> None:
+        """Check the kind's own settings; call ``fail(message, key)`` on a bad one."""
 
 
 @dataclass(frozen=True)
@@ -229,13 +247,12 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
     return tuple(specs)
 
 
-def _study(section: _Section, families: Mapping[str, Family]) -> StudySpec:
-    from .studies import STUDIES
-
+def _study(section: _Section, families: Mapping[str, Family],
+           kinds: Mapping[str, StudyKind]) -> StudySpec:
     kind = section.get("kind", str, required=True)
-    if kind not in STUDIES:
-        section.fail(f"unknown study kind {kind!r}; valid: {', '.join(STUDIES)}", "kind")
-    study = STUDIES[kind]
+    if kind not in kinds:
+        section.fail(f"unknown study kind {kind!r}; valid: {', '.join(kinds)}", "kind")
+    study = kinds[kind]
     section.only({"kind", "families", "sizes", *study.settings,
                   *(("backends",) if study.needs_backends else ())})
     names = _list(section, "families", str, required=True)
@@ -262,8 +279,9 @@ def _study(section: _Section, families: Mapping[str, Family]) -> StudySpec:
     return StudySpec(kind, tuple(names), tuple(sizes), backends, extra)
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file; raises ``ConfigError`` naming the file and key."""
+def read_config(path: Path | str, kinds: Mapping[str, StudyKind]) -> Config:
+    """Read and validate a config file whose studies are of ``kinds`` (by name); raises
+    ``ConfigError`` naming the file and key."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -304,7 +322,7 @@ def load_config(path: Path | str) -> Config:
     studies = top.get("study", list, required=True)
     if not studies:
         top.fail("must not be empty", "study")
-    specs = tuple(_study(_Section(s, path, f"study[{i}]"), families)
+    specs = tuple(_study(_Section(s, path, f"study[{i}]"), families, kinds)
                   for i, s in enumerate(studies))
     return Config(
         name=top.get("name", str, path.stem),

@@ -47,9 +47,8 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
 
     import numpy as np
 
-    from .config import load_config
     from .measure.threads import limited_threads
-    from .runner import make_studies
+    from .studies import load_config, make_studies
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = load_config(config_path)

@@ -1,4 +1,6 @@
-"""Runs a config's studies case by case, writing each row as soon as it is measured.
+"""Runs a config's studies case by case, writing each row as soon as it is measured, then
+each study's summary files.  It renders nothing: tables, report.md and plots are made from
+the run's files by ``diffbench.report``.
 
 Every CSV of a study gets two more columns: ``case`` (the case's key, stable across runs of a
 config) and ``shard`` (``K/N`` when the run is one shard of a split, else empty).
@@ -29,11 +31,10 @@ from rich.progress import (
 from .config import Config
 from .isolation import CaseKilled, Isolator
 from .measure.threads import limited_threads
-from .report.sections import write_report
 from .results import CsvWriter, machine_description, package_versions
-from .runstate import canonical, trim_to_done, write_manifest
+from .runstate import RunDirError, canonical, trim_to_done, write_manifest
 from .shards import assign
-from .studies import STUDIES, Case, Study, Workspace
+from .studies import Case, Study, make_studies
 
 EXTRA_COLUMNS = ("case", "shard")
 
@@ -47,19 +48,13 @@ class RunOptions:
     isolate: bool = False
     shard: tuple[int, int] | None = None
     quiet: bool = False
-    plots: bool = True
+    """No progress bar."""
 
 
 def default_run_dir(config: Config, root: Path = Path("results")) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.name).strip("-") or "run"
     return root / f"{slug}-{stamp}"
-
-
-def make_studies(config: Config, run_dir: Path) -> list[Study]:
-    workspace = Workspace(config)
-    return [STUDIES[spec.kind](i, spec, workspace, run_dir)
-            for i, spec in enumerate(config.studies)]
 
 
 def case_csvs(studies: Sequence[Study]) -> list[str]:
@@ -96,7 +91,8 @@ def run(config: Config, run_dir: Path, console: Console, options: RunOptions = R
         *, argv: Sequence[str] = (), manifest: dict | None = None) -> Path:
     """Run the cases of ``config`` not yet done in ``run_dir`` (all, unless ``manifest`` is
     that of an interrupted run being resumed), with ``run.threads`` threads for every
-    backend; raises ``RunInterrupted`` on Ctrl-C."""
+    backend, then write the summaries; raises ``RunInterrupted`` on Ctrl-C, ``RunDirError``
+    when ``config`` is not the one the manifest's run was started with."""
     with limited_threads(config.run.threads) as threads:
         return _run(config, run_dir, console, options, argv, manifest, threads)
 
@@ -111,8 +107,8 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
         for name in case_files:
             (run_dir / name).unlink(missing_ok=True)
     elif canonical(manifest["config"]) != canonical(config.raw):
-        raise ValueError(f"{config.path} has changed since {run_dir} was started; "
-                         "resume with the config as it was, or start a new run")
+        raise RunDirError(f"{config.path} has changed since {run_dir} was started; "
+                          "resume with the config as it was, or start a new run")
     done = set(manifest["done"])
     trim_to_done(run_dir, case_files, done)
     write_manifest(run_dir, manifest)
@@ -123,7 +119,7 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=console, disable=options.quiet, transient=True,
+        console=console, disable=options.quiet or not console.is_terminal, transient=True,
     )
     stop = _StopRequest(console)
     try:
@@ -154,10 +150,9 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
         isolator.stop()
         for writer in writers.values():
             writer.close()
+    finish(studies)
     manifest["finished"] = True
     write_manifest(run_dir, manifest)
-    finish(studies, Console(quiet=True) if options.quiet else console)
-    write_report(run_dir, with_plots=options.plots)
     return run_dir
 
 
@@ -208,10 +203,10 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
     return rows if isinstance(rows, dict) else {study.csv_name: rows}
 
 
-def finish(studies: Sequence[Study], console: Console) -> None:
-    """Each study kind's summary files and tables, once per kind, from what is on disk."""
+def finish(studies: Sequence[Study]) -> None:
+    """Each study kind's summary files, once per kind, from the rows on disk."""
     finished: set[str] = set()
     for study in studies:
         if study.kind not in finished:
-            study.finish(console)
+            study.finish()
         finished.add(study.kind)

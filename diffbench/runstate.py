@@ -15,7 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 MANIFEST = "manifest.json"
+
+
+class RunDirError(UserError):
+    """A run directory that cannot be read, resumed or merged; the message says why."""
 
 
 def canonical(config: Any) -> str:
@@ -24,11 +30,12 @@ def canonical(config: Any) -> str:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest; raises ``RunDirError`` where there is none to read."""
     path = run_dir / MANIFEST
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise FileNotFoundError(f"{path}: not a diffbench run directory ({exc})") from exc
+        raise RunDirError(f"{path}: not a diffbench run directory ({exc})") from exc
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
 from .runstate import canonical, read_manifest, write_manifest
 
 
-class ShardError(Exception):
+class ShardError(UserError):
     """Shards that cannot be split or merged as asked; the message says why."""
 
 

@@ -1,7 +1,11 @@
-"""The command line end to end, on tiny configs, in a subprocess-free CliRunner."""
+"""The command line end to end, on tiny configs, in a CliRunner; what a command imports, in a
+fresh interpreter."""
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +101,66 @@ def test_list_and_version():
 def test_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_bad_shard_exits_2(tiny_config):
+    result = runner.invoke(app, ["run", str(tiny_config), "--shard", "3/2"])
+    assert result.exit_code == 2 and "K must be between 1 and N" in result.output
+
+
+def test_an_internal_error_outside_a_case_is_a_traceback_and_exit_1(tiny_config, tmp_path):
+    code = ("import diffbench.runner\n"
+            "def broken(*args, **kwargs):\n"
+            "    raise ValueError('a bug, not bad input')\n"
+            "diffbench.runner.run = broken\n"
+            "from diffbench.cli import app\n"
+            f"app(['run', {str(tiny_config)!r}, '--out', {str(tmp_path / 'run')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "ValueError: a bug, not bad input" in done.stderr
+    assert "error:" not in done.stderr
+
+
+def test_explain_help_states_the_default_cap():
+    from diffbench.explain import DEFAULT_MAX_PATHS
+
+    result = runner.invoke(app, ["explain", "--help"])
+    assert f"(default {DEFAULT_MAX_PATHS};" in re.sub(r"[│\s]+", " ", result.output)
+
+
+HEAVY = {"numpy", "sympy", "mpmath", "jax", "matplotlib", "torch", "autograd"}
+
+
+def loaded(code: str) -> set[str]:
+    """The modules a fresh interpreter has imported once it has run ``code``."""
+    probe = (f"import sys\ntry:\n    {code}\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    return set(done.stderr.split())
+
+
+def test_help_imports_no_numerical_library():
+    modules = loaded("from diffbench.cli import app; app(['--help'])")
+    assert not modules & {*HEAVY, "diffbench.backends", "diffbench.report", "diffbench.studies"}
+
+
+def test_list_imports_no_jax_plots_or_studies():
+    modules = loaded("from diffbench.cli import app; app(['list'])")
+    assert not modules & {"jax", "matplotlib", "torch", "diffbench.report", "diffbench.studies"}
+
+
+def test_runner_and_its_worker_load_no_report():
+    modules = loaded("import diffbench.runner, diffbench.isolation; "
+                     "from diffbench.studies import load_config, make_studies")
+    assert not modules & {"matplotlib", "diffbench.report"}
+
+
+def test_run_without_plots_never_imports_matplotlib(tmp_path):
+    (tmp_path / "c.toml").write_text('[timing]\nmin_sample_s = 0.0005\nrepeats = 2\n'
+                                     '[[study]]\nkind = "gradient"\nfamilies = ["sin"]\n'
+                                     'backends = ["central"]\n')
+    out = tmp_path / "run"
+    modules = loaded(f"from diffbench.cli import app; app(['run', {str(tmp_path / 'c.toml')!r}, "
+                     f"'--out', {str(out)!r}, '-q', '--no-plots'])")
+    assert "matplotlib" not in modules and (out / "report.md").exists()

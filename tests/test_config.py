@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.config import ConfigError, builtin_config_names, builtin_config_path, load_config
+from diffbench.config import ConfigError, builtin_config_names, builtin_config_path
+from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
 

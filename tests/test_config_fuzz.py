@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from diffbench.cli import app
-from diffbench.config import ConfigError, load_config
+from diffbench.config import ConfigError
+from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
 

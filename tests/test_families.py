@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import diffbench.ops.mpmath_ops as mp_ops
-from diffbench.config import ConfigError, load_config
+from diffbench.config import ConfigError
 from diffbench.families import BUILTIN
 from diffbench.ops import CONTRACT, missing_names
 from diffbench.reference import closed_form, mpmath_diff
+from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
 CASES = [(name, size) for name, family in BUILTIN.items()

@@ -9,9 +9,9 @@ from rich.console import Console
 
 from diffbench.backends import registry
 from diffbench.backends.base import Backend, Prepared
-from diffbench.config import load_config
 from diffbench.results import read_rows
 from diffbench.runner import RunOptions, run
+from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
 CONFIG = """
@@ -31,7 +31,7 @@ def _run(tmp_path: Path, text: str) -> list[dict[str, str]]:
     config = tmp_path / "config.toml"
     config.write_text(text)
     out = tmp_path / "run"
-    run(load_config(config), out, Console(quiet=True), RunOptions(quiet=True, plots=False))
+    run(load_config(config), out, Console(quiet=True), RunOptions(quiet=True))
     return read_rows(out / "gradient.csv")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from diffbench.config import builtin_config_path, load_config
+from diffbench.config import builtin_config_path
 from diffbench.families import BUILTIN
 from diffbench.measure.error import gradient_error
 from diffbench.ops import missing_names
@@ -18,6 +18,7 @@ from diffbench.peers.torch_backend import Torch, peak_allocated
 from diffbench.reference import reference_gradient
 from diffbench.results import read_rows
 from diffbench.runner import RunOptions, run
+from diffbench.studies import load_config
 
 PYPROJECT = Path(__file__).parent.parent / "pyproject.toml"
 CASES = [("exp", None), ("sin", None), ("quadratic", None), ("log_sin", None),
@@ -58,7 +59,7 @@ def test_a_config_naming_missing_peers_gives_unsupported_rows(
                       'kind = "gradient"\nfamilies = ["rosenbrock"]\nsizes = [4]\n'
                       'backends = ["reverse", "autograd", "torch"]\n')
     run(load_config(config), tmp_path / "run", Console(quiet=True),
-        RunOptions(quiet=True, plots=False))
+        RunOptions(quiet=True))
     rows = {row["backend"]: row for row in read_rows(tmp_path / "run" / "gradient.csv")}
     assert rows["reverse"]["status"] == "ok"
     for name in PEERS:

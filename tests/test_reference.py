@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import diffbench.reference as reference_module
-from diffbench.config import ConfigError, ReferenceSettings, load_config
+from diffbench.config import ConfigError, ReferenceSettings
 from diffbench.families import BUILTIN, Problem, load_function
 from diffbench.families.vector import rosenbrock
 from diffbench.reference import (
@@ -21,6 +21,7 @@ from diffbench.reference import (
     mpmath_diff,
     reference_gradient,
 )
+from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
 

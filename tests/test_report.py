@@ -90,6 +90,49 @@ def test_markdown_and_table_reports_show_every_row(tiny_run):
     assert table.count("rosenbrock") == 2
 
 
+EVERY_STUDY = """
+[timing]
+min_sample_s = 0.0005
+repeats = 2
+[[study]]
+kind = "gradient"
+families = ["sin"]
+backends = ["central"]
+[[study]]
+kind = "scaling"
+verdict = true
+families = ["rosenbrock"]
+sizes = [4, 16, 64]
+backends = ["central", "reverse"]
+[[study]]
+kind = "step-sweep"
+families = ["sin"]
+h_points = 20
+[[study]]
+kind = "swell"
+families = ["nested"]
+sizes = [1, 2, 3]
+"""
+
+
+def test_report_prints_exactly_the_tables_the_run_printed(tmp_path):
+    (tmp_path / "every.toml").write_text(EVERY_STUDY)
+    out = tmp_path / "run"
+    ran = runner.invoke(app, ["run", str(tmp_path / "every.toml"), "--out", str(out),
+                              "--no-plots"])
+    assert ran.exit_code == 0, ran.output
+    reported = runner.invoke(app, ["report", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert ran.stdout == reported.stdout + f"results in {out}\n"
+    for title in ("gradient study", "scaling study", "fitted exponents",
+                  "the textbook table, measured", "step sweep", "swell study",
+                  "growth of the gradient's size"):
+        assert title in reported.stdout
+    markdown = (out / "report.md").read_text()
+    assert markdown.count("### ") == 7 and "### the textbook table, measured" in markdown
+    assert "the textbook table, measured" in (out / "claims.md").read_text()
+
+
 def test_report_of_a_non_run(tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a diffbench run directory" in result.output

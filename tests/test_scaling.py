@@ -6,10 +6,10 @@ from typer.testing import CliRunner
 
 from diffbench.cli import app
 from diffbench.measure.fit import line_fit, loglog_fit
+from diffbench.measure.scaling_fit import FIT_COLUMNS, fit_all, fit_metric
 from diffbench.report.claims import CLAIMS, verdict, write_claims
 from diffbench.results import CsvWriter, read_rows
 from diffbench.studies.gradient import COLUMNS
-from diffbench.studies.scaling import FIT_COLUMNS, fit_all, fit_metric
 
 runner = CliRunner()
 

@@ -6,15 +6,17 @@ from rich.console import Console
 
 from diffbench.backends import registry
 from diffbench.backends.central import LEVELS
-from diffbench.config import ConfigError, load_config
+from diffbench.config import ConfigError
 from diffbench.families import BUILTIN, Problem
 from diffbench.measure.differences import NotAnalytic, Section, difference
 from diffbench.measure.error import relative_errors
 from diffbench.measure.noise import noise_from_table
 from diffbench.measure.sweep import loglog_slope
 from diffbench.reference import reference_gradient
+from diffbench.report.sections import markdown_report
 from diffbench.results import read_rows
 from diffbench.runner import RunOptions, run
+from diffbench.studies import load_config
 from diffbench.studies.step_sweep import SUMMARY_COLUMNS, SWEEP_COLUMNS
 
 EPS = np.finfo(float).eps
@@ -52,7 +54,7 @@ def test_csv_columns_as_documented(sweep_run):
         "central", "forward", "backward", "central-exact", "forward-exact", "backward-exact",
         "complex"}
     assert len([r for r in rows if r["family"] == "exp" and r["rule"] == "central"]) == 121
-    assert "step sweep" in (folder / "out.txt").read_text()
+    assert "step sweep" in markdown_report(folder / "run")
 
 
 def test_exp_slopes_and_optimum_match_theory(sweep_run):
@@ -181,7 +183,7 @@ def test_gradient_study_reports_auto_cost_and_error_estimate(tmp_path):
                     '[[study]]\nkind = "gradient"\nfamilies = ["cancel"]\n'
                     'backends = ["central", { name = "central", step = "auto" }]\n')
     run(load_config(path), tmp_path / "run", Console(quiet=True),
-        RunOptions(quiet=True, plots=False), argv=["test"])
+        RunOptions(quiet=True), argv=["test"])
     rows = {r["variant"]: r for r in read_rows(tmp_path / "run" / "gradient.csv")}
     assert rows["default"]["f_evals"] == "2" and rows["default"]["err_estimate"] == ""
     auto = rows["step=auto"]

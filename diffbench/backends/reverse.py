@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import ad
 from ..families import Problem
 from .base import Backend, Prepared
 
@@ -16,6 +15,8 @@ class ReverseGradient(Prepared):
 
     def __init__(self, problem: Problem):
         super().__init__(problem)
+        from .. import ad
+
         fn = problem.fn
         self._grad = ad.grad(lambda x: fn(x, ad))
 

@@ -9,14 +9,21 @@ points on (two fit both exactly).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .fit import line_fit, loglog_fit
 
 MIN_POINTS_TO_CHOOSE = 3
+FIT_COLUMNS = (
+    "family", "representation", "points", "size_min", "size_max", "factor_per_step",
+    "exponent", "rms_exponential", "rms_power", "growth",
+)
+"""The columns of ``swell_fit.csv``: the keys of every row ``growth_fits`` returns."""
 
 
 @dataclass(frozen=True)
@@ -53,3 +60,26 @@ def fit_growth(sizes: Sequence[float], values: Sequence[float]) -> Growth | None
     power = loglog_fit(s, v)
     return Growth(len(pairs), float(s[0]), float(np.exp(exponential.slope)), power.slope,
                   exponential.rms, power.rms)
+
+
+def growth_fits(rows: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """One fit of ``nodes_df`` against ``size`` per family and representation, from a swell
+    study's rows (``ok`` rows with a positive size only)."""
+    series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    for row in rows:
+        if row["status"] == "ok" and row["size"] and float(row["nodes_df"] or 0) > 0:
+            series[row["family"], row["representation"]].append(
+                (int(row["size"]), float(row["nodes_df"])))
+    fits = []
+    for (family, representation), points in series.items():
+        sizes, values = zip(*sorted(points), strict=True)
+        growth = fit_growth(sizes, values)
+        if growth is None:
+            continue
+        fits.append({"family": family, "representation": representation,
+                     "points": growth.points, "size_min": int(growth.size_min),
+                     "size_max": max(sizes),
+                     "factor_per_step": growth.factor_per_step, "exponent": growth.exponent,
+                     "rms_exponential": growth.rms_exponential, "rms_power": growth.rms_power,
+                     "growth": growth.model})
+    return fits

@@ -5,21 +5,24 @@ n-ary ``Add`` or ``Mul`` of k arguments is k − 1 (the binary operations it sta
 tape would record them); any other node (a function, a power, a Piecewise) is 1.  Sizes sum
 these weights over the expression as SymPy stores it.  Every traversal is iterative and
 memoised on structurally equal subexpressions, so its cost is the DAG's size even when the
-tree is exponentially larger (no ``str`` and no ``preorder_traversal``).
+tree is exponentially larger (no ``str`` and no ``preorder_traversal``).  SymPy itself is
+imported only by ``ops_count``: the others read the expressions they are given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import sympy
+if TYPE_CHECKING:
+    import sympy
 
 
 def weight(node: sympy.Basic) -> int:
     """Binary operations a node stands for; an atom counts 1."""
     if not node.args:
         return 1
-    if isinstance(node, (sympy.Add, sympy.Mul)):
+    if node.is_Add or node.is_Mul:
         return max(len(node.args) - 1, 1)
     return 1
 
@@ -72,4 +75,6 @@ def cse_size(replacements: Sequence[tuple[sympy.Symbol, sympy.Basic]],
 
 def ops_count(exprs: Iterable[sympy.Basic]) -> int:
     """``sympy.count_ops`` summed over ``exprs`` (it counts with repetition, as a tree)."""
+    import sympy
+
     return sum(int(sympy.count_ops(expr)) for expr in exprs)

@@ -1,4 +1,7 @@
-"""PNG plots with matplotlib (headless Agg), from CSV rows (strings)."""
+"""PNG plots with matplotlib (headless Agg), from CSV rows (strings).
+
+matplotlib is imported by the first plot drawn, not with this module.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,19 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .tables import backend_cell, case_cell  # noqa: E402
+from .tables import backend_cell, case_cell
 
 Rows = Sequence[Mapping[str, str]]
+
+
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def number(value) -> float:
@@ -39,7 +47,7 @@ def _grid(rows: Rows, column: str):
 def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -47,7 +55,7 @@ def plot_omega(rows: Rows, path: Path) -> Path:
     """ω = T(gradient)/T(f) per case and backend: grouped horizontal bars, log axis."""
     cases, backends, values = _grid(rows, "omega")
     height = 0.8 / max(len(backends), 1)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(cases) * max(1, len(backends) / 2) + 1.5))
+    fig, ax = pyplot().subplots(figsize=(8, 0.45 * len(cases) * max(1, len(backends) / 2) + 1.5))
     for j, backend in enumerate(backends):
         positions = [i + (j - (len(backends) - 1) / 2) * height for i in range(len(cases))]
         ax.barh(positions, [v[j] for v in values], height=height, label=backend)
@@ -67,7 +75,7 @@ def plot_omega(rows: Rows, path: Path) -> Path:
 def plot_digits(rows: Rows, path: Path) -> Path:
     """Correct digits per case and backend as an annotated heat map."""
     cases, backends, values = _grid(rows, "digits")
-    fig, ax = plt.subplots(figsize=(1.3 * len(backends) + 3, 0.38 * len(cases) + 1.5))
+    fig, ax = pyplot().subplots(figsize=(1.3 * len(backends) + 3, 0.38 * len(cases) + 1.5))
     image = ax.imshow(values, cmap="viridis", vmin=0, vmax=16, aspect="auto")
     ax.set_xticks(range(len(backends)), backends, rotation=30, ha="right")
     ax.set_yticks(range(len(cases)), cases)
@@ -84,7 +92,7 @@ def plot_digits(rows: Rows, path: Path) -> Path:
 def _panels(count: int, width: float = 4.6, height: float = 3.6):
     columns = min(count, 3)
     rows = math.ceil(count / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows),
+    fig, axes = pyplot().subplots(rows, columns, figsize=(width * columns, height * rows),
                              squeeze=False)
     for ax in axes.ravel()[count:]:
         ax.set_visible(False)
@@ -174,13 +182,14 @@ def plot_swell(rows: Rows, path: Path) -> Path:
     return save(fig, path)
 
 
-def plot_scaling(rows: Rows, path: Path) -> Path:
+def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     """Time and memory of one gradient against n, log-log, one line per backend per family,
-    the fitted exponent in the legend."""
-    from ..studies.scaling import fit_metric
-
+    with the exponent fitted in ``scaling_fit.csv`` (``fits``) in the legend."""
+    exponents = {(f["family"], backend_cell(f), f["metric"]): number(f["exponent"])
+                 for f in fits}
     families = list(dict.fromkeys(r["family"] for r in rows))
-    fig, axes = plt.subplots(len(families), 2, figsize=(11, 4 * len(families)), squeeze=False)
+    fig, axes = pyplot().subplots(len(families), 2, figsize=(11, 4 * len(families)),
+                                  squeeze=False)
     for line, family in zip(axes, families, strict=True):
         mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
         for ax, column, label in ((line[0], "time_s", "time of one gradient (s)"),
@@ -190,8 +199,8 @@ def plot_scaling(rows: Rows, path: Path) -> Path:
                                 if backend_cell(r) == method and number(r.get(column)) > 0)
                 if not points:
                     continue
-                fit = fit_metric(points)
-                slope = f" (p = {fit['exponent']:.2f})" if fit else ""
+                exponent = exponents.get((family, method, column))
+                slope = f" (p = {exponent:.2f})" if exponent is not None else ""
                 ax.loglog(*zip(*points, strict=True), "o-", ms=3, label=method + slope)
             ax.set_xlabel("n, number of inputs")
             ax.set_ylabel(label)

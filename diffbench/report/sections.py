@@ -1,19 +1,23 @@
-"""What a report shows for each study CSV: its tables and its plots.
+"""What a report shows of a run: one registry of tables and plots per study CSV.
 
-One registry serves the end of a run, ``diffbench report`` and ``diffbench plot``, so a saved
-run renders exactly as a fresh one.
+Everything is rendered from the run's files, and the end of a run, ``diffbench report`` and
+``diffbench plot`` all render through this registry, so a saved run shows exactly the tables a
+fresh one printed.  matplotlib is imported only when a plot is drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
-from ..results import read_rows
 from . import plots
+from .claims import claims_table, write_claims
+from .files import RunFiles
+from .markdown import table_to_markdown
 from .tables import (
     gradient_table,
     scaling_fit_table,
@@ -22,79 +26,94 @@ from .tables import (
     swell_table,
 )
 
-Rows = Sequence[dict[str, str]]
-
 
 @dataclass(frozen=True)
 class Section:
-    """Renderers for one CSV: ``tables(run_dir)`` and ``plots`` (file stem → plotter)."""
+    """What one study CSV renders to: ``tables(run)``, and ``plots``: kind → a function that
+    draws that plot of the run into the path given."""
 
     csv_name: str
-    tables: Callable[[Path], list[Table]]
-    plots: dict[str, Callable[[Rows, Path], Path]] = field(default_factory=dict)
+    tables: Callable[[RunFiles], list[Table]]
+    plots: Mapping[str, Callable[[RunFiles, Path], Path]]
 
 
-def _gradient_tables(run_dir: Path) -> list[Table]:
-    return [gradient_table(read_rows(run_dir / "gradient.csv"))]
+def shows_claims(run: RunFiles) -> bool:
+    """The run has scaling rows, and a scaling study asked for the textbook table
+    (``verdict = true``)."""
+    return bool(run.rows("scaling.csv")) and any(
+        study.get("kind") == "scaling" and study.get("verdict") for study in run.studies())
 
 
-def _step_tables(run_dir: Path) -> list[Table]:
-    return [step_summary_table(read_rows(run_dir / "step_summary.csv"),
-                               title="step sweep: measured optimum and theory")]
+def _gradient_tables(run: RunFiles) -> list[Table]:
+    return [gradient_table(run.rows("gradient.csv"))]
 
 
-def _step_plot(rows: Rows, path: Path) -> Path:
-    return plots.plot_step_sweep(rows, read_rows(path.parent.parent / "step_summary.csv"), path)
-
-
-def _swell_tables(run_dir: Path) -> list[Table]:
-    tables = [swell_table(read_rows(run_dir / "swell.csv"))]
-    if (run_dir / "swell_fit.csv").is_file():
-        tables.append(swell_fit_table(read_rows(run_dir / "swell_fit.csv")))
+def _scaling_tables(run: RunFiles) -> list[Table]:
+    tables = [gradient_table(run.rows("scaling.csv"), title="scaling study")]
+    if run.rows("scaling_fit.csv"):
+        tables.append(scaling_fit_table(run.rows("scaling_fit.csv")))
+    if shows_claims(run):
+        tables.append(claims_table(run.dir))
     return tables
 
 
-def _scaling_tables(run_dir: Path) -> list[Table]:
-    tables = [gradient_table(read_rows(run_dir / "scaling.csv"), title="scaling study")]
-    if (run_dir / "scaling_fit.csv").is_file():
-        tables.append(scaling_fit_table(read_rows(run_dir / "scaling_fit.csv")))
+def _step_tables(run: RunFiles) -> list[Table]:
+    return [step_summary_table(run.rows("step_summary.csv"),
+                               title="step sweep: measured optimum and theory")]
+
+
+def _swell_tables(run: RunFiles) -> list[Table]:
+    tables = [swell_table(run.rows("swell.csv"))]
+    if run.rows("swell_fit.csv"):
+        tables.append(swell_fit_table(run.rows("swell_fit.csv")))
     return tables
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("gradient.csv", _gradient_tables,
-            {"omega": plots.plot_omega, "digits": plots.plot_digits}),
-    Section("scaling.csv", _scaling_tables, {"cost": plots.plot_scaling}),
-    Section("step_sweep.csv", _step_tables, {"error": _step_plot}),
-    Section("swell.csv", _swell_tables, {"sizes": plots.plot_swell}),
+    Section("gradient.csv", _gradient_tables, {
+        "omega": lambda run, path: plots.plot_omega(run.rows("gradient.csv"), path),
+        "digits": lambda run, path: plots.plot_digits(run.rows("gradient.csv"), path),
+    }),
+    Section("scaling.csv", _scaling_tables, {
+        "cost": lambda run, path: plots.plot_scaling(run.rows("scaling.csv"),
+                                                     run.rows("scaling_fit.csv"), path),
+    }),
+    Section("step_sweep.csv", _step_tables, {
+        "error": lambda run, path: plots.plot_step_sweep(run.rows("step_sweep.csv"),
+                                                         run.rows("step_summary.csv"), path),
+    }),
+    Section("swell.csv", _swell_tables, {
+        "sizes": lambda run, path: plots.plot_swell(run.rows("swell.csv"), path),
+    }),
 )
 
 
-def present(run_dir: Path) -> list[Section]:
-    """The sections whose CSV exists in ``run_dir`` and has rows."""
-    return [s for s in SECTIONS if (run_dir / s.csv_name).is_file()
-            and read_rows(run_dir / s.csv_name)]
+def present(run: RunFiles) -> list[Section]:
+    """The sections whose CSV exists in the run and has rows."""
+    return [section for section in SECTIONS if run.rows(section.csv_name)]
 
 
 def tables(run_dir: Path) -> list[Table]:
-    return [table for section in present(run_dir) for table in section.tables(run_dir)]
+    """Every table of the run, in the registry's order: what a terminal shows."""
+    run = RunFiles(run_dir)
+    return [table for section in present(run) for table in section.tables(run)]
+
+
+def print_tables(run_dir: Path, console: Console) -> None:
+    """Print :func:`tables` of the run, the same at the end of a run and in a report."""
+    for table in tables(run_dir):
+        console.print(table)
 
 
 def make_plots(run_dir: Path) -> list[Path]:
     """Every plot of the run, as ``RUN_DIR/plots/<csv stem>_<kind>.png``."""
-    made = []
-    for section in present(run_dir):
-        rows = read_rows(run_dir / section.csv_name)
-        stem = Path(section.csv_name).stem
-        for kind, plot in section.plots.items():
-            made.append(plot(rows, run_dir / "plots" / f"{stem}_{kind}.png"))
-    return made
+    run = RunFiles(run_dir)
+    return [draw(run, run_dir / "plots" / f"{Path(section.csv_name).stem}_{kind}.png")
+            for section in present(run) for kind, draw in section.plots.items()]
 
 
 def markdown_report(run_dir: Path, plot_files: Sequence[Path] = ()) -> str:
     """The whole report as markdown: every table, then every plot by relative path."""
-    from .markdown import table_to_markdown
-
     parts = [f"# diffbench report: {run_dir.name}\n"]
     parts += [table_to_markdown(table) for table in tables(run_dir)]
     if plot_files:
@@ -104,8 +123,11 @@ def markdown_report(run_dir: Path, plot_files: Sequence[Path] = ()) -> str:
 
 
 def write_report(run_dir: Path, with_plots: bool = True) -> Path:
-    """``RUN_DIR/report.md``, with the plots made first unless ``with_plots`` is false."""
+    """``RUN_DIR/report.md`` (the plots drawn first unless ``with_plots`` is false), and
+    ``claims.md`` when the run asked for the textbook table."""
     plot_files = make_plots(run_dir) if with_plots else []
     path = run_dir / "report.md"
     path.write_text(markdown_report(run_dir, plot_files), encoding="utf-8")
+    if shows_claims(RunFiles(run_dir)):
+        write_claims(run_dir)
     return path

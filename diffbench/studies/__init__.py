@@ -1,7 +1,10 @@
-"""Study kinds, by the name a config gives in ``kind``."""
+"""Study kinds, by the name a config gives in ``kind``; configs read with them; a run's studies."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..config import Config, read_config
 from .base import Case, Study, Workspace
 from .gradient import GradientStudy
 from .scaling import ScalingStudy
@@ -12,4 +15,18 @@ STUDIES: dict[str, type[Study]] = {
     study.kind: study for study in (GradientStudy, ScalingStudy, StepSweepStudy, SwellStudy)
 }
 
-__all__ = ["STUDIES", "Case", "Study", "Workspace"]
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file, every study kind's own settings included; raises
+    ``ConfigError`` naming the file and key."""
+    return read_config(path, STUDIES)
+
+
+def make_studies(config: Config, run_dir: Path) -> list[Study]:
+    """The config's studies, in its order, sharing one workspace, writing into ``run_dir``."""
+    workspace = Workspace(config)
+    return [STUDIES[spec.kind](i, spec, workspace, run_dir)
+            for i, spec in enumerate(config.studies)]
+
+
+__all__ = ["STUDIES", "Case", "Study", "Workspace", "load_config", "make_studies"]

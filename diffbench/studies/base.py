@@ -1,19 +1,21 @@
-"""What every study kind provides to the runner: cases, rows, and a summary at the end."""
+"""What every study kind provides to the runner: cases, rows, and summary files at the end.
+
+Studies produce rows and files only; what a terminal or a report shows of them is rendered by
+``diffbench.report`` from those files.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-
-from rich.console import Console
 
 from ..config import Config, StudySpec
 from ..families import Problem
 from ..measure.memory import traced_peak
 from ..reference import NoReference, Reference, reference_gradient
-from ..results import read_rows
+from ..results import read_rows, write_csv
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ def sized_name(family: str, size: int | None) -> str:
     """``family`` or ``family[size]``, for labels."""
     return family if size is None else f"{family}[{size}]"
 
+
+Summary = Callable[[Sequence[Mapping[str, str]]], list[dict[str, Any]]]
+"""A study's rows as read from its CSV → the rows of one summary file."""
 
 STOPPING = ("timeout", "out-of-memory")
 """Statuses after which a series' larger sizes are not attempted."""
@@ -100,6 +105,9 @@ class Study:
     ``finish`` writes from them are not listed)."""
     csv_name: ClassVar[str]
     """The file in ``files`` that rows returned as a plain list go to, failure rows too."""
+    summaries: ClassVar[Mapping[str, tuple[tuple[str, ...], Summary]]] = {}
+    """Summary CSV name → its columns and the function that computes its rows from all the
+    rows of ``csv_name``; :meth:`finish` writes them."""
 
     def __init__(self, index: int, spec: StudySpec, workspace: Workspace, run_dir: Path):
         self.index, self.spec, self.workspace, self.run_dir = index, spec, workspace, run_dir
@@ -195,11 +203,12 @@ class Study:
         """The one row of a case that ended without measuring (killed, out of memory)."""
         return {"study": self.kind, **case.identity, "status": status, "message": message}
 
-    def finish(self, console: Console) -> None:
-        """Write the summary files and print the study's tables from what is on disk."""
-        from ..report.sections import SECTIONS
-
-        for section in SECTIONS:
-            if section.csv_name == self.csv_name and (self.run_dir / self.csv_name).exists():
-                for table in section.tables(self.run_dir):
-                    console.print(table)
+    def finish(self) -> None:
+        """Write the summary files from the rows on disk (again, from all of them, on a
+        resumed or merged run); print nothing."""
+        path = self.run_dir / self.csv_name
+        if not self.summaries or not path.exists():
+            return
+        rows = read_rows(path)
+        for name, (columns, summarize) in self.summaries.items():
+            write_csv(self.run_dir / name, columns, summarize(rows))

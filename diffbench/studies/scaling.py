@@ -1,49 +1,26 @@
 """The scaling study: gradient rows over geometric sizes, then a fitted cost exponent per
-family × backend × metric.
+family × backend × metric (``measure.scaling_fit``), written to ``scaling_fit.csv``.
 
 Sizes run in increasing order for each family and backend; once a size ends in ``timeout``
-or ``out-of-memory``, the larger ones are ``skipped`` rows, not attempted.  Exponents are
-fitted against the number of inputs n in log-log, over the sizes where the cost is above the
-fixed overhead: those whose value is at least ``OVERHEAD_FACTOR`` times the value at the
-smallest size measured (so the overhead is at most a quarter of the cost), or the three
-largest sizes when fewer qualify (``overhead_bound`` then says the fit may be biased low).
+or ``out-of-memory``, the larger ones are ``skipped`` rows, not attempted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
-from rich.console import Console
-
-from ..measure.fit import loglog_fit
-from ..results import read_rows, write_csv
+from ..measure.scaling_fit import FIT_COLUMNS, fit_all
 from .base import Case
 from .gradient import COLUMNS, GradientStudy
 
-OVERHEAD_FACTOR = 4.0
-MIN_POINTS = 3
-METRICS = {
-    "time_s": ("time_s",),
-    "f_time_s": ("f_time_s",),
-    "setup_s": ("setup_s",),
-    "peak_bytes": ("peak_bytes",),
-    "f_evals": ("f_evals",),
-    "size": ("tape_len", "expr_nodes"),
-}
-"""Each fitted metric and the gradient column(s) it is read from (the first one present)."""
-FIT_COLUMNS = (
-    "family", "backend", "variant", "metric", "exponent", "ci_low", "ci_high", "r2",
-    "sizes_used", "points", "n_min", "n_max", "overhead_bound",
-)
-
 
 class ScalingStudy(GradientStudy):
+    """``verdict = true`` asks the report for the textbook table beside the fits."""
+
     kind = "scaling"
     files = {"scaling.csv": COLUMNS}
     csv_name = "scaling.csv"
-    fit_name = "scaling_fit.csv"
+    summaries = {"scaling_fit.csv": (FIT_COLUMNS, fit_all)}
     settings = {"verdict": False}
 
     series_columns = ("backend", "variant")
@@ -53,59 +30,3 @@ class ScalingStudy(GradientStudy):
         isolated, so that the size where a method runs out of time or memory is cut at the
         budget or the cap."""
         return [replace(case, isolate=True) for case in self.by_size(super().cases())]
-
-    def finish(self, console: Console) -> None:
-        path = self.run_dir / self.csv_name
-        if not path.exists():
-            return
-        write_csv(self.run_dir / self.fit_name, FIT_COLUMNS, fit_all(read_rows(path)))
-        super().finish(console)
-        if any(spec.extra.get("verdict") for spec in self.workspace.config.studies
-               if spec.kind == self.kind):
-            from ..report.claims import write_claims
-
-            console.print(write_claims(self.run_dir))
-
-
-def metric_value(row: Mapping[str, str], metric: str) -> float | None:
-    for column in METRICS[metric]:
-        if row.get(column):
-            value = float(row[column])
-            return value if value > 0 else None
-    return None
-
-
-def fit_metric(points: Sequence[tuple[float, float]]) -> dict[str, Any] | None:
-    """The exponent of ``value ∝ n^p`` over the points above the fixed overhead."""
-    points = sorted(points)
-    if len({n for n, _ in points}) < 2:
-        return None
-    floor = points[0][1]
-    above = [(n, v) for n, v in points if v >= OVERHEAD_FACTOR * floor]
-    overhead_bound = len(above) < MIN_POINTS
-    used = points[-MIN_POINTS:] if overhead_bound else above
-    if len({n for n, _ in used}) < 2:
-        return None
-    fit = loglog_fit([n for n, _ in used], [v for _, v in used])
-    return {"exponent": fit.slope, "ci_low": fit.ci[0], "ci_high": fit.ci[1], "r2": fit.r2,
-            "points": fit.points, "n_min": int(used[0][0]), "n_max": int(used[-1][0]),
-            "sizes_used": " ".join(str(int(n)) for n, _ in used),
-            "overhead_bound": overhead_bound}
-
-
-def fit_all(rows: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
-    """One fit per family × backend × variant × metric that has two sizes or more."""
-    groups: dict[tuple[str, str, str], list[Mapping[str, str]]] = {}
-    for row in rows:
-        if row["status"] == "ok":
-            groups.setdefault((row["family"], row["backend"], row["variant"]), []).append(row)
-    fits = []
-    for (family, backend, variant), members in groups.items():
-        for metric in METRICS:
-            points = [(float(r["n_inputs"]), v) for r in members
-                      if (v := metric_value(r, metric)) is not None]
-            fit = fit_metric(points)
-            if fit is not None:
-                fits.append({"family": family, "backend": backend, "variant": variant,
-                             "metric": metric, **fit})
-    return fits

@@ -11,7 +11,6 @@ import traceback
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 
 from ..families import Problem
 from ..measure.differences import RULES, NotAnalytic, Section, difference
@@ -19,8 +18,6 @@ from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
 from ..measure.sweep import summarize, textbook_optimum
 from ..reference import NoReference, section_derivatives
-from ..report.tables import step_summary_table
-from ..results import read_rows
 from .base import Case, Study
 
 EPS = float(np.finfo(float).eps)
@@ -151,8 +148,3 @@ class StepSweepStudy(Study):
                 rule, sigma, theory["d2"], theory["d3"])
             row[h_key], row[err_key] = h, None if err is None else err / scale
         return row
-
-    def finish(self, console: Console) -> None:
-        path = self.run_dir / self.summary_name
-        if path.exists():
-            console.print(step_summary_table(read_rows(path), title=f"step sweep · {path}"))

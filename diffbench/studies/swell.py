@@ -11,32 +11,27 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import sympy
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from .. import ad
 from ..backends.sympy_backend import build, differentiate
 from ..families import Problem
-from ..measure.growth import fit_growth
+from ..measure.growth import FIT_COLUMNS, growth_fits
 from ..measure.size import cse_size, dag_size, ops_count, tree_size
-from ..report.tables import swell_fit_table, swell_table
-from ..results import read_rows, write_csv
 from .base import Case, Study
+
+if TYPE_CHECKING:
+    import sympy
 
 REPRESENTATIONS = ("tree", "dag", "cse", "tape", "count_ops")
 COLUMNS = (
     "study", "family", "size", "n_inputs", "representation", "status", "message",
     "nodes_f", "nodes_df", "ratio", "diff_s", "measure_s",
 )
-FIT_COLUMNS = (
-    "family", "representation", "points", "size_min", "size_max", "factor_per_step",
-    "exponent", "rms_exponential", "rms_power", "growth",
-)
+
+
 def tape_sizes(problem: Problem) -> tuple[int, int]:
     """The native engine on f at x0, counted in scalar elements like the expressions' nodes.
 
@@ -82,6 +77,8 @@ def _sizes(measure: Callable[[list], int], derivation: Derivation, extra_s: floa
 
 
 def _cse_sizes(derivation: Derivation):
+    import sympy
+
     start = time.perf_counter()
     reduced = sympy.cse(list(derivation.gradient))
     cse_s = time.perf_counter() - start
@@ -103,8 +100,8 @@ class SwellStudy(Study):
     kind = "swell"
     needs_backends = False
     csv_name = "swell.csv"
-    fit_name = "swell_fit.csv"
     files = {csv_name: COLUMNS}
+    summaries = {"swell_fit.csv": (FIT_COLUMNS, growth_fits)}
 
     series_columns = ("representation",)
 
@@ -140,36 +137,3 @@ class SwellStudy(Study):
                    ratio=nodes_df / nodes_f if nodes_f else None, diff_s=diff_s,
                    measure_s=measure_s)
         return [row]
-
-    def finish(self, console: Console) -> None:
-        path = self.run_dir / self.csv_name
-        if not path.exists():
-            return
-        rows = read_rows(path)
-        fit_path = self.run_dir / self.fit_name
-        write_csv(fit_path, FIT_COLUMNS, growth_fits(rows))
-        console.print(swell_table(rows, title=f"swell study · {path}"))
-        console.print(swell_fit_table(read_rows(fit_path),
-                                      title=f"growth of the gradient's size · {fit_path}"))
-
-
-def growth_fits(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """One fit of ``nodes_df`` against ``size`` per family and representation (ok rows)."""
-    series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-    for row in rows:
-        if row["status"] == "ok" and row["size"] and float(row["nodes_df"] or 0) > 0:
-            series[row["family"], row["representation"]].append(
-                (int(row["size"]), float(row["nodes_df"])))
-    fits = []
-    for (family, representation), points in series.items():
-        sizes, values = zip(*sorted(points), strict=True)
-        growth = fit_growth(sizes, values)
-        if growth is None:
-            continue
-        fits.append({"family": family, "representation": representation,
-                     "points": growth.points, "size_min": int(growth.size_min),
-                     "size_max": max(sizes),
-                     "factor_per_step": growth.factor_per_step, "exponent": growth.exponent,
-                     "rms_exponential": growth.rms_exponential, "rms_power": growth.rms_power,
-                     "growth": growth.model})
-    return fits
