@@ -12,18 +12,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import ad
-from ..backends.sympy_backend import build, differentiate
 from ..families import Problem
 from ..measure.growth import FIT_COLUMNS, growth_fits
 from ..measure.size import cse_size, dag_size, ops_count, tree_size
 from .base import Case, Study
 
 if TYPE_CHECKING:
-    import sympy
+    from ..backends.sympy_derivation import Derivation
 
 REPRESENTATIONS = ("tree", "dag", "cse", "tape", "count_ops")
 COLUMNS = (
@@ -53,27 +52,11 @@ def tape_sizes(problem: Problem) -> tuple[int, int]:
     return read, 2 * read
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """f as a SymPy expression, its gradient by ``sympy.diff``, and the seconds that took."""
-
-    f: sympy.Expr
-    gradient: tuple[sympy.Expr, ...]
-    diff_s: float
-
-
-def derive(problem: Problem) -> Derivation:
-    xs, f = build(problem)
-    start = time.perf_counter()
-    gradient = differentiate(f, xs)
-    return Derivation(f, gradient, time.perf_counter() - start)
-
-
 def _sizes(measure: Callable[[list], int], derivation: Derivation, extra_s: float = 0.0):
     """``(nodes_f, nodes_df, diff_s, measure_s)`` of one expression-size measure."""
     start = time.perf_counter()
     sizes = measure([derivation.f]), measure(list(derivation.gradient))
-    return (*sizes, derivation.diff_s + extra_s, time.perf_counter() - start)
+    return (*sizes, derivation.phases["diff_s"] + extra_s, time.perf_counter() - start)
 
 
 def _cse_sizes(derivation: Derivation):
@@ -84,7 +67,7 @@ def _cse_sizes(derivation: Derivation):
     cse_s = time.perf_counter() - start
     start = time.perf_counter()
     sizes = cse_size(*sympy.cse([derivation.f])), cse_size(*reduced)
-    return (*sizes, derivation.diff_s + cse_s, time.perf_counter() - start)
+    return (*sizes, derivation.phases["diff_s"] + cse_s, time.perf_counter() - start)
 
 
 MEASURES: dict[str, Callable[[Derivation], tuple]] = {
@@ -127,6 +110,8 @@ class SwellStudy(Study):
                 nodes_f, nodes_df = tape_sizes(problem)
                 diff_s, measure_s = time.perf_counter() - start, None
             else:
+                from ..backends.sympy_derivation import derive
+
                 derivation = self.workspace.memo("derivation", family, size,
                                                  lambda: derive(problem))
                 nodes_f, nodes_df, diff_s, measure_s = MEASURES[representation](derivation)
