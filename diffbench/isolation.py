@@ -38,7 +38,8 @@ def resident_bytes(pid: int) -> int | None:
 
 
 def _serve(conn, config_path: str, run_dir: str) -> None:
-    """Worker loop: load the config once, then run the cases it is sent, by key.
+    """Worker loop: load the config once, then run the cases it is sent, by key, each with
+    the workspace entries the parent computed for it (its reference).
 
     The worker ignores Ctrl-C: the parent decides when to stop, between cases.
     """
@@ -61,7 +62,9 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
             request = conn.recv()
             if request is None:
                 return
-            study, case = cases[request]
+            index, key, entries = request
+            study, case = cases[index, key]
+            study.workspace.learn(entries)
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
@@ -106,12 +109,13 @@ class Isolator:
         self._conn.close()
         self._process = self._conn = None
 
-    def run(self, study_index: int, case_key: str, budget_s: float) -> list[dict[str, Any]]:
+    def run(self, study_index: int, case_key: str, budget_s: float,
+            entries: dict | None = None) -> list[dict[str, Any]]:
         """The case's rows; raises ``CaseKilled`` when it ran out of time or memory."""
         if self._process is None or not self._process.is_alive():
             self._start()
         started = time.perf_counter()
-        self._conn.send((study_index, case_key))
+        self._conn.send((study_index, case_key, entries or {}))
         peak = 0
         while not self._conn.poll(POLL_S):
             elapsed = time.perf_counter() - started

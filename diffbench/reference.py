@@ -16,14 +16,10 @@ editing a constant or a helper of f gives a new reference, not the stale one.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
-import multiprocessing
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,19 +42,6 @@ KEY_PROBES = 2
 ADDPREC = 10
 """``mpmath.diff``'s default extra precision (bits) for its step."""
 CACHE_VERSION = "2"
-RUN_VARIABLE = "DIFFBENCH_REFERENCE_RUN"
-"""Names the run that worker processes share with the process that started them."""
-
-if multiprocessing.current_process().name == "MainProcess":  # not a worker being started
-    os.environ[RUN_VARIABLE] = uuid.uuid4().hex
-_RUN_DIRS: set[Path] = set()
-
-
-@atexit.register
-def _forget_run() -> None:
-    """Remove this run's records of its references (see ``_run_alias``)."""
-    for folder in _RUN_DIRS:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -405,24 +388,6 @@ def _key(problem: Problem, digits: int, method: str, values: list[str]) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 
-def _run_alias(problem: Problem, digits: int, diff_budget_s: float) -> Path:
-    """Where this run records which cache entry a problem's reference is.
-
-    A run's worker processes read it instead of evaluating f for the key again (at 10^6
-    inputs that alone is minutes, counted against the case's time budget); the run's own
-    process always keys by values, and removes the record when it exits.
-    """
-    with np.errstate(all="ignore"):
-        try:
-            value = repr(float(problem.f(problem.x0.copy())))
-        except Exception as exc:
-            value = type(exc).__name__
-    parts = [problem.family, str(problem.size), str(digits), repr(diff_budget_s),
-             hashlib.sha1(problem.x0.tobytes()).hexdigest(), repr(problem.kinks), value]
-    name = hashlib.sha1("|".join(parts).encode()).hexdigest()
-    return cache_dir() / "runs" / os.environ[RUN_VARIABLE] / f"{name}.json"
-
-
 def _read(path: Path) -> Reference | None:
     try:
         cached = json.loads(path.read_text())
@@ -480,14 +445,6 @@ def reference_gradient(
     at the reference's working precision, also prices ``mpmath-diff`` (``choose_method``)
     and is the centre of the one-sided slopes that detect kinks.
     """
-    alias = _run_alias(problem, digits, diff_budget_s) if use_cache else None
-    if alias is not None and multiprocessing.parent_process() is not None:
-        try:
-            found = _read(cache_dir() / json.loads(alias.read_text())["entry"])
-        except (OSError, ValueError, KeyError):
-            found = None
-        if found is not None:
-            return found
     steps = Steps.at(digits)
     try:
         with mpmath.workprec(steps.work):
@@ -510,9 +467,6 @@ def reference_gradient(
             raise NoReference(f"{method} failed: {type(exc).__name__}: {exc}") from exc
         if use_cache:
             _write(path, json.dumps(asdict(reference)))
-    if alias is not None:
-        _write(alias, json.dumps({"entry": name}))
-        _RUN_DIRS.add(alias.parent)
     return reference
 
 

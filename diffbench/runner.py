@@ -185,14 +185,14 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
     if reason is not None:
         rows = [study.failure_row(case, "skipped", reason)]
     elif isolate or study.processes > 1:
-        study.precompute(case)
+        entries = study.precompute(case)
         runs = []
         try:
             for _ in range(study.processes):
                 if study.processes > 1:
                     isolator.stop()  # each repetition in a fresh process
                 runs.append(isolator.run(study.index, case.key,
-                                         study.workspace.config.timing.budget_s))
+                                         study.workspace.config.timing.budget_s, entries))
             rows = study.combine(runs)
         except CaseKilled as exc:
             rows = [study.failure_row(case, exc.status, str(exc))]

@@ -2,13 +2,13 @@
 sensitivity, each against closed forms or mpmath's own differentiation."""
 
 import importlib
-import multiprocessing
 import shutil
 from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
+from rich.console import Console
 
 import diffbench.reference as reference_module
 from diffbench.config import ConfigError, ReferenceSettings
@@ -21,6 +21,8 @@ from diffbench.reference import (
     mpmath_diff,
     reference_gradient,
 )
+from diffbench.results import read_rows
+from diffbench.runner import RunOptions, run
 from diffbench.studies import load_config
 
 DATA = Path(__file__).parent / "data"
@@ -101,29 +103,29 @@ def test_a_cached_reference_is_read_not_recomputed(monkeypatch):
         reference_gradient(problem, use_cache=False)
 
 
-def _in_a_worker(queue) -> None:
-    """A run's worker: the key's mpmath evaluations would fail here, the run's record does not."""
-    import diffbench.reference as module
-
-    def fail(digits):
-        raise AssertionError("evaluated f for the key")
-
-    module.Steps.at = fail
-    try:
-        queue.put(module.reference_gradient(BUILTIN["rosenbrock"].build(7)).values)
-    except Exception as exc:
-        queue.put(repr(exc))
-
-
-def test_a_runs_workers_find_its_references_without_evaluating_f():
-    expected = reference_gradient(BUILTIN["rosenbrock"].build(7))
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    worker = context.Process(target=_in_a_worker, args=(queue,))
-    worker.start()
-    values = queue.get(timeout=120)
-    worker.join()
-    assert values == expected.values
+def test_an_isolated_case_takes_the_reference_its_run_computed(tmp_path):
+    """The worker gets the parent's reference with the case: it never evaluates f in mpmath
+    numbers (which, at 10^6 inputs, would cost minutes of the case's budget)."""
+    shutil.copy(DATA / "my_cases.py", tmp_path / "my_cases.py")
+    config = tmp_path / "parent.toml"
+    config.write_text("""
+[timing]
+min_sample_s = 0.0005
+repeats = 2
+[run]
+isolate = true
+[families.parent_only]
+function = "my_cases.py:mpmath_in_the_parent_only"
+point = [1.0, 2.0, 3.0]
+[[study]]
+kind = "gradient"
+families = ["parent_only"]
+backends = ["reverse"]
+""")
+    run(load_config(config), tmp_path / "run", Console(quiet=True), RunOptions(quiet=True))
+    (row,) = read_rows(tmp_path / "run" / "gradient.csv")
+    assert row["status"] == "ok", row["message"]
+    assert float(row["digits"]) >= 15
 
 
 # --- kinks -------------------------------------------------------------------------------

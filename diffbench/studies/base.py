@@ -69,6 +69,16 @@ class Workspace:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def known(self, what: str, family: str, size: int | None) -> dict[tuple, Any]:
+        """The memo entry of ``what`` for this family and size, if computed, to hand to
+        another process's workspace (see :meth:`learn`)."""
+        key = (what, family, size)
+        return {key: self._memo[key]} if key in self._memo else {}
+
+    def learn(self, entries: dict[tuple, Any]) -> None:
+        """Take entries another process computed (the parent's references, for a worker)."""
+        self._memo.update(entries)
+
     def problem(self, family: str, size: int | None) -> Problem:
         return self.memo("problem", family, size,
                          lambda: self.config.families[family].build(size))
@@ -154,9 +164,11 @@ class Study:
         the study combines them)."""
         return runs[0]
 
-    def precompute(self, case: Case) -> None:
+    def precompute(self, case: Case) -> dict[tuple, Any]:
         """Untimed work an isolated case needs that must not count against its budget; run
-        in the parent, which leaves its results on disk for the worker."""
+        in the parent, which hands the workspace entries it returns to the worker with the
+        case (see ``Workspace.learn``)."""
+        return {}
 
     series_columns: ClassVar[tuple[str, ...]] = ()
     """With ``family``, the identity columns of a series of increasing sizes (a method, a
