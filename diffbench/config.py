@@ -19,8 +19,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from .backends import registry
-from .errors import UserError
-from .families import BUILTIN, CustomFunctionError, Family, custom_family, load_function
+from .errors import UserError, read_utf8
+from .families import (
+    BUILTIN,
+    CustomFunctionError,
+    Family,
+    check_function,
+    custom_family,
+    load_function,
+    point_at,
+    scaling_family,
+)
 
 
 class ConfigError(UserError):
@@ -42,6 +51,8 @@ class ReferenceSettings:
     digits: int = 50
     diff_budget_s: float = 30.0
     """Seconds that per-component mpmath differentiation may take, by its estimated cost."""
+    budget_s: float = 600.0
+    """Wall-time cap on computing one reference (outside the cases' own budgets)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,9 @@ class Config:
     families: Mapping[str, Family]
     studies: tuple[StudySpec, ...]
     raw: Mapping[str, Any]
+    """The config as run: the file's tables, with ``overrides`` applied."""
+    overrides: Mapping[str, list] = field(default_factory=dict)
+    """The study keys replaced from the command line (``run --families`` …)."""
 
 
 DEFAULT_CONFIG = "default"
@@ -98,6 +112,12 @@ MAX_THREADS = 1024
 MAX_PROCESSES = 100
 MAX_DIGITS = 1000
 """Reference precision beyond this would take minutes per case for no benefit."""
+MAX_REPEATS = 10_000
+MAX_SAMPLE_S = 60.0
+MAX_BUDGET_S = 86_400.0
+"""One day: the longest a case, a reference or a timing sample may be given."""
+OVERRIDABLE = ("families", "sizes", "backends")
+"""The study keys that ``run --families/--sizes/--backends`` replace in every study."""
 
 
 def builtin_config_path(name: str) -> Path | None:
@@ -177,37 +197,74 @@ def _list(section: _Section, name: str, item_kind, *, required: bool = False) ->
     return values
 
 
-def _custom_families(section: _Section, base_dir: Path) -> dict[str, Family]:
-    families = {}
+def _point(entry: _Section, base_dir: Path) -> list[float] | Callable[[int], Any]:
+    """A fixed point (a list of finite numbers), or the function that makes one per size."""
+    if isinstance(entry.data.get("point"), str):
+        try:
+            return load_function(entry.data["point"], base_dir)
+        except CustomFunctionError as exc:
+            entry.fail(str(exc), "point")
+    point = _list(entry, "point", float, required=True)
+    for i, value in enumerate(point):
+        if not math.isfinite(value):
+            entry.fail(f"must be a finite number, got {value}", f"point[{i}]")
+    return point
+
+
+def _kinks(entry: _Section, n: int) -> list[int]:
+    kinks = entry.get("kinks", list, [])
+    for i, index in enumerate(kinks):
+        check_type(index, int, lambda m, i=i: entry.fail(m, f"kinks[{i}]"))
+        if not 0 <= index < n:
+            entry.fail(f"kink index {index} is out of range of point (indices 0 to {n - 1})",
+                       f"kinks[{i}]")
+    return kinks
+
+
+def _check_at(entry: _Section, spec: str, fn, point, cap_s: float, key: str = "function"):
+    try:
+        check_function(fn, np.asarray(point, dtype=float), spec, cap_s)
+    except CustomFunctionError as exc:
+        entry.fail(str(exc), key)
+
+
+def _custom_families(section: _Section, base_dir: Path,
+                     cap_s: float) -> tuple[dict[str, Family], dict[str, Callable[[int], None]]]:
+    """The config's families, each fixed one tried at its point; and, for each that scales
+    (``point = "file.py:make_point"``), the check to run at the smallest size it is given."""
+    families, pending = {}, {}
     for name, table in section.data.items():
         entry = _Section(table, section.file, section.key(name))
         entry.only({"function", "point", "description", "kinks"})
         if name in BUILTIN:
             section.fail(f"{name!r} is a built-in family; choose another name", name)
         spec = entry.get("function", str, required=True)
-        point = _list(entry, "point", float, required=True)
-        kinks = entry.get("kinks", list, [])
-        for i, index in enumerate(kinks):
-            check_type(index, int, lambda m, i=i, entry=entry: entry.fail(m, f"kinks[{i}]"))
-            if not 0 <= index < len(point):
-                entry.fail(f"kink index {index} is out of range of point (indices 0 to "
-                           f"{len(point) - 1})", f"kinks[{i}]")
         try:
             fn = load_function(spec, base_dir)
         except CustomFunctionError as exc:
             entry.fail(str(exc), "function")
-        try:
-            with np.errstate(all="ignore"):  # NaN at the point is the case's status, not an error
-                value = fn(np.asarray(point, dtype=float), np)
-        except Exception as exc:
-            entry.fail(f"{spec} raised {type(exc).__name__} at the point {point}: {exc}",
-                       "function")
-        if np.ndim(value) != 0:
-            entry.fail(f"{spec} must return a scalar; it returned shape {np.shape(value)}",
-                       "function")
-        families[name] = custom_family(name, fn, point, entry.get("description", str, ""),
-                                       kinks)
-    return families
+        point = _point(entry, base_dir)
+        description = entry.get("description", str, "")
+        if isinstance(point, list):
+            kinks = _kinks(entry, len(point))
+            _check_at(entry, spec, fn, point, cap_s)
+            families[name] = custom_family(name, fn, point, description, kinks)
+            continue
+        families[name] = scaling_family(name, fn, point, description,
+                                        entry.get("kinks", list, []))
+        pending[name] = (lambda size, entry=entry, spec=spec, fn=fn, make=point:
+                         _check_scaling(entry, spec, fn, make, size, cap_s))
+    return families, pending
+
+
+def _check_scaling(entry: _Section, spec: str, fn, make_point, size: int, cap_s: float) -> None:
+    """A scaling family at ``size``: its point, its kinks within it, and ``fn`` good there."""
+    try:
+        point = point_at(make_point, size, entry.data["point"], cap_s)
+    except CustomFunctionError as exc:
+        entry.fail(str(exc), "point")
+    _kinks(entry, point.size)
+    _check_at(entry, spec, fn, point, cap_s)
 
 
 def _backends(section: _Section) -> tuple[BackendSpec, ...]:
@@ -243,8 +300,22 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
                 section.fail(f"backend {name!r} option {option!r} must be one of "
                              f"{', '.join(map(repr, allowed))}; got {value!r}",
                              f"{key}.{option}")
+        effective = {**backend.options, **options}
+        for j, earlier in enumerate(specs):
+            if earlier.name == name and {**backend.options, **earlier.options} == effective:
+                settings = ", ".join(f"{k} = {v!r}" for k, v in effective.items())
+                section.fail(f"repeats backends[{j}]: {name!r} with the same options"
+                             f"{f' ({settings})' if settings else ''}", key)
         specs.append(BackendSpec(name, dict(options)))
     return tuple(specs)
+
+
+def _unique(section: _Section, name: str, values: list) -> None:
+    """Refuse a list key that names one thing twice (it would give duplicate rows)."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            section.fail(f"{value!r} appears twice (first at {name}[{values.index(value)}])",
+                         f"{name}[{i}]")
 
 
 def _study(section: _Section, families: Mapping[str, Family],
@@ -256,6 +327,7 @@ def _study(section: _Section, families: Mapping[str, Family],
     section.only({"kind", "families", "sizes", *study.settings,
                   *(("backends",) if study.needs_backends else ())})
     names = _list(section, "families", str, required=True)
+    _unique(section, "families", names)
     for i, name in enumerate(names):
         if name not in families:
             near = difflib.get_close_matches(name, list(families), n=1)
@@ -263,6 +335,7 @@ def _study(section: _Section, families: Mapping[str, Family],
             section.fail(f"unknown family {name!r}{hint}; valid: {', '.join(families)}",
                          f"families[{i}]")
     sizes = _list(section, "sizes", int) or []
+    _unique(section, "sizes", sizes)
     for i, size in enumerate(sizes):
         if size <= 0:
             section.fail(f"sizes must be positive integers, got {size}", f"sizes[{i}]")
@@ -271,6 +344,10 @@ def _study(section: _Section, families: Mapping[str, Family],
             if not family.fixed and size < family.min_size:
                 section.fail(f"family {name!r} needs {family.size_param} >= "
                              f"{family.min_size}, got {size}", f"sizes[{i}]")
+    for name in names:
+        if not families[name].fixed and not sizes and not families[name].example_sizes:
+            section.fail(f"family {name!r} has no example sizes (its point is made per "
+                         "size): give sizes", "sizes")
     backends = _backends(section) if study.needs_backends else ()
     extra = {}
     for key, default in study.settings.items():
@@ -279,26 +356,68 @@ def _study(section: _Section, families: Mapping[str, Family],
     return StudySpec(kind, tuple(names), tuple(sizes), backends, extra)
 
 
-def read_config(path: Path | str, kinds: Mapping[str, StudyKind]) -> Config:
-    """Read and validate a config file whose studies are of ``kinds`` (by name); raises
+def _no_repeated_studies(top: _Section, specs: tuple[StudySpec, ...],
+                         families: Mapping[str, Family]) -> None:
+    """Refuse a study that repeats another, or a case (family, size and backend with the same
+    options) that another study of its kind already measures: their rows would be twins."""
+    measured: dict[tuple, int] = {}
+    for i, spec in enumerate(specs):
+        if spec in specs[:i]:
+            top.fail(f"repeats study[{specs.index(spec)}] (the same kind, families, sizes, "
+                     "backends and settings)", f"study[{i}]")
+        for name in spec.families:
+            family = families[name]
+            sizes = (None,) if family.fixed else spec.sizes or family.example_sizes
+            for size in sizes:
+                for backend in spec.backends:
+                    options = {**registry()[backend.name].options, **backend.options}
+                    case = (spec.kind, name, size, backend.name, sorted(options.items()))
+                    key = repr(case)
+                    if measured.setdefault(key, i) != i:
+                        top.fail(f"{name}{'' if size is None else f'[{size}]'} on "
+                                 f"{backend.name!r} is already measured by "
+                                 f"study[{measured[key]}]", f"study[{i}]")
+
+
+def with_overrides(data: dict[str, Any], overrides: Mapping[str, list],
+                   kinds: Mapping[str, StudyKind]) -> dict[str, Any]:
+    """``data`` with each of ``overrides`` (``families``, ``sizes``, ``backends``) replacing
+    that key in every study that takes it (``backends`` only where the kind has backends)."""
+    studies = data.get("study")
+    if not overrides or not isinstance(studies, list):
+        return data
+    replaced = []
+    for table in studies:
+        if isinstance(table, dict):
+            kind = kinds.get(table.get("kind"))
+            table = {**table, **{key: list(values) for key, values in overrides.items()
+                                 if key != "backends" or kind is None or kind.needs_backends}}
+        replaced.append(table)
+    return {**data, "study": replaced}
+
+
+def read_config(path: Path | str, kinds: Mapping[str, StudyKind],
+                overrides: Mapping[str, list] | None = None) -> Config:
+    """Read and validate a config file whose studies are of ``kinds`` (by name), with the
+    study keys in ``overrides`` replaced (see :func:`with_overrides`); raises
     ``ConfigError`` naming the file and key."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from exc
-    try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(read_utf8(path, ConfigError, "config"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    data = with_overrides(data, overrides or {}, kinds)
     top = _Section(data, path, "")
     top.only({"name", "description", "timing", "reference", "run", "families", "study"})
     timing_section = _Section(data.get("timing", {}), path, "timing")
     timing_section.only(TimingSettings.__dataclass_fields__)
     timing = TimingSettings(
-        min_sample_s=timing_section.positive("min_sample_s", float, TimingSettings.min_sample_s),
-        repeats=timing_section.positive("repeats", int, TimingSettings.repeats),
-        budget_s=timing_section.positive("budget_s", float, TimingSettings.budget_s),
+        min_sample_s=timing_section.positive("min_sample_s", float, TimingSettings.min_sample_s,
+                                             upper=MAX_SAMPLE_S),
+        repeats=timing_section.positive("repeats", int, TimingSettings.repeats,
+                                        upper=MAX_REPEATS),
+        budget_s=timing_section.positive("budget_s", float, TimingSettings.budget_s,
+                                         upper=MAX_BUDGET_S),
         processes=timing_section.positive("processes", int, TimingSettings.processes,
                                           upper=MAX_PROCESSES),
     )
@@ -308,7 +427,10 @@ def read_config(path: Path | str, kinds: Mapping[str, StudyKind]) -> Config:
         digits=reference_section.positive("digits", int, ReferenceSettings.digits,
                                           upper=MAX_DIGITS),
         diff_budget_s=reference_section.positive("diff_budget_s", float,
-                                                 ReferenceSettings.diff_budget_s),
+                                                 ReferenceSettings.diff_budget_s,
+                                                 upper=MAX_BUDGET_S),
+        budget_s=reference_section.positive("budget_s", float, ReferenceSettings.budget_s,
+                                            upper=MAX_BUDGET_S),
     )
     run_section = _Section(data.get("run", {}), path, "run")
     run_section.only(RunSettings.__dataclass_fields__)
@@ -317,13 +439,19 @@ def read_config(path: Path | str, kinds: Mapping[str, StudyKind]) -> Config:
                       threads=run_section.positive("threads", int, RunSettings.threads,
                                                    upper=MAX_THREADS))
     families = dict(BUILTIN)
-    families.update(_custom_families(_Section(data.get("families", {}), path, "families"),
-                                     path.parent))
+    custom, pending = _custom_families(_Section(data.get("families", {}), path, "families"),
+                                       path.parent, timing.budget_s)
+    families.update(custom)
     studies = top.get("study", list, required=True)
     if not studies:
         top.fail("must not be empty", "study")
     specs = tuple(_study(_Section(s, path, f"study[{i}]"), families, kinds)
                   for i, s in enumerate(studies))
+    _no_repeated_studies(top, specs, families)
+    for name, check in pending.items():
+        sizes = [size for spec in specs if name in spec.families for size in spec.sizes]
+        if sizes:
+            check(min(sizes))
     return Config(
         name=top.get("name", str, path.stem),
         path=path,
@@ -333,4 +461,5 @@ def read_config(path: Path | str, kinds: Mapping[str, StudyKind]) -> Config:
         families=families,
         studies=specs,
         raw=data,
+        overrides=dict(overrides or {}),
     )

@@ -30,7 +30,7 @@ point = [0.3, -1.2, 2.0]
 
 [families.goes_nan]
 function = "my_cases.py:goes_nan"
-point = [-1.0]
+point = [0.0]
 
 [[study]]
 kind = "gradient"

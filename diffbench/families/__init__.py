@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from . import depth, scalar, vector
 from .base import Family, Function, Problem, coordinate_section, seeded_rng
-from .custom import CustomFunctionError, custom_family, load_function
+from .check import check_function, point_at
+from .custom import CustomFunctionError, custom_family, load_function, scaling_family
 
 BUILTIN: dict[str, Family] = {
     family.name: family for family in (*scalar.FAMILIES, *vector.FAMILIES, *depth.FAMILIES)
 }
 
 __all__ = [
-    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "coordinate_section",
-    "custom_family", "load_function", "seeded_rng",
+    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "check_function",
+    "coordinate_section", "custom_family", "load_function", "point_at", "scaling_family",
+    "seeded_rng",
 ]

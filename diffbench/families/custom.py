@@ -1,4 +1,5 @@
-"""Families defined in a config: ``function = "file.py:attr"`` or ``"package.module:attr"``."""
+"""Families defined in a config: ``function = "file.py:attr"`` or ``"package.module:attr"``,
+at a fixed point, or at a point made per size (``point = "file.py:make_point"``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .base import Family, Function, Problem, as_vector
@@ -53,3 +54,16 @@ def custom_family(name: str, fn: Function, point, description: str = "",
     problem = Problem(name, None, fn, x0, kinks=tuple(sorted({int(i) for i in kinks})))
     return Family(name, description or f"custom: {fn.__module__}.{fn.__name__}",
                   lambda size: problem)
+
+
+def scaling_family(name: str, fn: Function, make_point: Callable[[int], object],
+                   description: str = "", kinks: Iterable[int] = ()) -> Family:
+    """A sized family: at size s, ``fn`` at ``make_point(s)`` (s is the family's ``size``,
+    ``len(make_point(s))`` its number of inputs); ``kinks`` as for :func:`custom_family`."""
+    declared = tuple(sorted({int(i) for i in kinks}))
+
+    def build(size: int | None) -> Problem:
+        return Problem(name, size, fn, as_vector(make_point(size)), kinks=declared)
+
+    return Family(name, description or f"custom: {fn.__module__}.{fn.__name__}", build,
+                  size_param="size")
