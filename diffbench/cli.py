@@ -95,54 +95,148 @@ def render(run_dir: Path, *, quiet: bool, plots: bool) -> None:
     write_report(run_dir, with_plots=plots)
 
 
+def _names(option: str, text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise UserError(f"{option} {text!r}: expected names separated by commas")
+    return names
+
+
+def _overrides(families: str | None, sizes: str | None,
+               backends: str | None) -> dict[str, list]:
+    """``--families/--sizes/--backends`` as the study keys they replace."""
+    overrides: dict[str, list] = {}
+    for key, value in (("families", _names("--families", families)),
+                       ("backends", _names("--backends", backends))):
+        if value is not None:
+            overrides[key] = value
+    if sizes is not None:
+        try:
+            overrides["sizes"] = [int(size) for size in _names("--sizes", sizes)]
+        except ValueError:
+            raise UserError(f"--sizes {sizes!r}: expected integers separated by commas, "
+                            "e.g. 10,100,1000") from None
+    return overrides
+
+
+def _print_plan(settings, options) -> None:
+    """``--dry-run``: the cases that would run, and bounds on how long they would take."""
+    from rich.table import Table
+
+    from .report.format import seconds
+    from .runner import plan_estimate
+
+    cases, low, high = plan_estimate(settings, options)
+    table = Table(title=f"{len(cases)} cases of {settings.path}", header_style="bold")
+    for column in ("case", "isolated", "key"):
+        table.add_column(column)
+    for label, key, isolated in cases:
+        table.add_row(escape(label), "yes" if isolated else "no", escape(key))
+    console.print(table)
+    console.print(f"estimated time: at least {seconds(low)} (the timing samples alone), at "
+                  f"most {seconds(high)} (every case at its budget of "
+                  f"{settings.timing.budget_s:g} s), references and start-up not counted")
+
+
+def _exit_status(statuses, run_dir: Path, strict: bool) -> None:
+    """Exit 1 when no row is ``ok`` or, with ``strict``, when any row is not."""
+    failed = {status: count for status, count in statuses.items() if status != "ok"}
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(failed.items()))
+    total = sum(statuses.values())
+    if not statuses.get("ok"):
+        stop(f"no case succeeded in {run_dir} ({total} rows: {counts or 'none'}); each "
+             "row's message says why", 1)
+    if strict and failed:
+        stop(f"--strict: {sum(failed.values())} of {total} rows in {run_dir} are not ok "
+             f"({counts})", 1)
+
+
 @app.command("run")
 def run_command(
     config: Annotated[str | None, typer.Argument(
         help="A TOML config file, or the name of a built-in one "
              "(default, quick, …). Without it: the built-in default.")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Run directory (default: results/<name>-<timestamp>/).")] = None,
+        "--out", "-o", help="Run directory (default: results/<name>-<timestamp>/). An "
+                            "existing run there is refused, unless --force.")] = None,
     resume: Annotated[Path | None, typer.Option(
         help="Finish an interrupted run in this directory: completed cases are kept and "
              "skipped.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the run in --out: empty that directory first.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Run only shard K of N (e.g. 2/4): a deterministic, cost-balanced part of the "
              "cases. Join the shards with `diffbench merge`.")] = None,
+    families: Annotated[str | None, typer.Option(
+        help="Replace every study's families (comma-separated names).")] = None,
+    sizes: Annotated[str | None, typer.Option(
+        help="Replace every study's sizes (comma-separated integers).")] = None,
+    backends: Annotated[str | None, typer.Option(
+        help="Replace every study's backends (comma-separated names, default options).")] = None,
     isolate: Annotated[bool, typer.Option(
         help="Run every case in a child process with the time budget (timing.budget_s) and "
              "memory cap (run.memory_mb). Symbolic cases are always isolated.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q",
-                                        help="No progress bar and no tables.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List the cases and an estimate of the time; run nothing.")] = False,
+    save_gradients: Annotated[bool, typer.Option(
+        "--save-gradients", help="Write each gradient case's gradient and reference to "
+                                 "RUN_DIR/gradients/ (.npz).")] = False,
+    cache: Annotated[bool, typer.Option(
+        help="Read and write the reference cache (--no-cache: compute every reference "
+             "afresh, store none).")] = True,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 when any row is not ok (by default: when none is).")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar and no tables; the run directory is still "
+                              "printed.")] = False,
     plots: Annotated[bool, typer.Option(help="Write the plots into RUN_DIR/plots/ at the "
                                              "end (report.md is always written).")] = True,
 ) -> None:
-    """Run the studies of a config; write CSVs, raw samples, a manifest, report.md and plots."""
+    """Run the studies of a config; write CSVs, raw samples, a manifest, report.md and plots.
+
+    Exit status 0 when the run finished with at least one case ok, 1 when none is (or, with
+    --strict, when any is not), 2 for a bad config, argument or run directory, 130 after
+    Ctrl-C and 143 after SIGTERM (then finish it with --resume).
+    """
     from .runner import RunInterrupted, RunOptions, default_run_dir, run
-    from .runstate import read_manifest
+    from .runstate import claim_run_dir, resumable
     from .shards import parse_shard
     from .studies import load_config
 
     manifest = None
+    overrides = _overrides(families, sizes, backends)
     if resume is not None:
-        if config is not None or out is not None or shard is not None:
-            raise UserError("--resume takes the config, output directory and shard from the "
-                            "run itself")
-        manifest = read_manifest(resume)
+        if config is not None or out is not None or shard is not None or overrides or force:
+            raise UserError("--resume takes the config, output directory, shard and "
+                            "overrides from the run itself")
+        manifest = resumable(resume)
         path, out, isolate = Path(manifest["config_path"]), resume, manifest["isolate"]
-        shard = manifest["shard"]
+        shard, overrides = manifest["shard"], manifest.get("overrides", {})
+        cache = manifest.get("use_cache", True)
+        save_gradients = manifest.get("save_gradients", False)
     else:
         path = resolve_config(config)
-    settings = load_config(path)
+    settings = load_config(path, overrides)
     options = RunOptions(isolate=isolate, shard=parse_shard(shard) if shard else None,
-                         quiet=quiet)
+                         quiet=quiet, use_cache=cache, save_gradients=save_gradients)
+    if dry_run:
+        _print_plan(settings, options)
+        return
     run_dir = out or default_run_dir(settings)
+    if manifest is None:
+        claim_run_dir(run_dir, force)
     try:
-        run(settings, run_dir, console, options, argv=sys.argv, manifest=manifest)
+        statuses = run(settings, run_dir, console, options, argv=sys.argv, manifest=manifest)
     except RunInterrupted as exc:
-        stop(str(exc), 130)
+        stop(str(exc), 128 + exc.signum)
     render(run_dir, quiet=quiet, plots=plots)
-    if not quiet:
+    if quiet:
+        print(run_dir)
+    else:
         console.print(f"results in [bold]{escape(str(run_dir))}[/bold]")
+    _exit_status(statuses, run_dir, strict)
 
 
 @app.command("merge")
@@ -262,6 +356,40 @@ def explain_command(
         console.print(renderable)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+cache_app = typer.Typer(
+    cls=Commands, no_args_is_help=True, add_completion=False,
+    help="The cache of reference gradients ($DIFFBENCH_CACHE/references, by default "
+         "~/.cache/diffbench/references): references are keyed by values, so a stale one is "
+         "never used; clearing it only costs their recomputation.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info_command() -> None:
+    """Where the cache is, and how many references it holds in how many bytes."""
+    from .cache import entries
+    from .reference import cache_dir
+    from .report.format import size_in_bytes
+
+    found = entries()
+    size = sum(path.stat().st_size for path in found)
+    console.print(f"{escape(str(cache_dir()))}: {_count(len(found), 'reference')}, "
+                  f"{size_in_bytes(size)}")
+
+
+@cache_app.command("clear")
+def cache_clear_command() -> None:
+    """Remove every cached reference."""
+    from .cache import clear
+    from .reference import cache_dir
+
+    console.print(f"removed {_count(clear(), 'reference')} from {escape(str(cache_dir()))}")
+
+
 @app.command("list")
 def list_command() -> None:
     """Show the built-in families and the backends, with whether each can run here."""
@@ -285,8 +413,11 @@ def list_command() -> None:
     for backend in registry().values():
         reason = backend.unavailable()
         options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend.options.items()) or "–"
-        backends.add_row(backend.name, "[green]yes[/green]" if reason is None
-                         else f"[red]no[/red]: {escape(reason)}", options,
-                         Text(backend.description))
+        available = ("[green]yes[/green]" if reason is None
+                     else f"[red]no[/red]: {escape(reason)}")
+        for part, why in backend.optional_parts().items():
+            available += (f"; {escape(part)}: [green]yes[/green]" if why is None
+                          else f"; {escape(part)}: [red]no[/red] ({escape(why)})")
+        backends.add_row(backend.name, available, options, Text(backend.description))
     console.print(backends)
     console.print("configs shipped: " + ", ".join(builtin_config_names()))

@@ -4,18 +4,38 @@ One worker process serves cases one after another (it keeps the run's caches); a
 budget or its cap kills the worker, which is started afresh for the next case.  The memory cap
 is enforced by polling the worker's resident set size (Linux ``/proc``), which, unlike an
 address-space limit, leaves JAX's large virtual reservations alone.
+
+The budget counts from the moment a case is sent: the worker imports the libraries of every
+case it may be sent before it says it is ready, so neither its start nor those imports count.
+The worker stops its own case at the budget (a ``timeout`` row, as a case run in the parent
+gets); the parent kills it ``KILL_GRACE_S`` later, for code that no signal interrupts.
+
+A worker never acts on Ctrl-C: it starts with ``SIGINT`` ignored, so that a Ctrl-C to the whole
+process group (what a terminal sends) stops only the parent, which then stops the worker; and
+it dies with the parent (Linux ``PR_SET_PDEATHSIG``), even one killed with ``SIGKILL``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .studies import StudyOptions
 
 POLL_S = 0.02
 STARTUP_S = 300.0
 """How long a new worker may take to import and load the config before a case is sent."""
+KILL_GRACE_S = 1.0
+"""How long after its budget the parent kills a worker whose case did not stop itself."""
+PR_SET_PDEATHSIG = 1
 
 
 class CaseKilled(Exception):
@@ -37,26 +57,34 @@ def resident_bytes(pid: int) -> int | None:
     return None
 
 
-def _serve(conn, config_path: str, run_dir: str) -> None:
-    """Worker loop: load the config once, then run the cases it is sent, by key, each with
-    the workspace entries the parent computed for it (its reference).
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere nothing)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
-    The worker ignores Ctrl-C: the parent decides when to stop, between cases.
-    """
-    import signal
-    import warnings
 
-    import numpy as np
-
-    from .measure.threads import limited_threads
-    from .studies import load_config, make_studies
-
+def _serve(conn, parent: int, config_path: str, overrides: Mapping[str, list], run_dir: str,
+           options: StudyOptions) -> None:
+    """Worker loop: load the config once, import what its isolated cases need, then run the
+    cases it is sent, by key, each with the workspace entries the parent computed for it
+    (its reference)."""
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    config = load_config(config_path)
-    studies = make_studies(config, Path(run_dir))
+    from .measure.threads import limited_threads
+    from .studies import load_config, make_studies, measure_case
+
+    config = load_config(config_path, overrides)
+    studies = make_studies(config, Path(run_dir), options)
     cases = {(study.index, case.key): (study, case) for study in studies
              for case in study.cases()}
     with limited_threads(config.run.threads):
+        for study, case in cases.values():
+            if study.isolated(case):
+                study.load(case)
         conn.send(("ready", None))
         while True:
             request = conn.recv()
@@ -66,27 +94,46 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
             study, case = cases[index, key]
             study.workspace.learn(entries)
             try:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")
-                    conn.send(("rows", study.run(case)))
+                rows = measure_case(study, case)
             except MemoryError:
                 conn.send(("out-of-memory", "MemoryError in the worker"))
+                continue
+            conn.send(("rows", rows))
 
 
 class Isolator:
-    """Runs cases of one config in a worker process, killing it at the budget or the cap."""
+    """Runs cases of one config (read with ``overrides``) in a worker process, killing it at
+    the budget or the cap; the worker's studies get the run's ``options`` too."""
 
-    def __init__(self, config_path: Path, run_dir: Path, memory_bytes: int):
-        self.config_path, self.run_dir, self.memory_bytes = config_path, run_dir, memory_bytes
+    def __init__(self, config_path: Path, overrides: Mapping[str, list], run_dir: Path,
+                 memory_bytes: int, options: StudyOptions):
+        self.config_path, self.overrides = config_path, dict(overrides)
+        self.run_dir, self.memory_bytes, self.options = run_dir, memory_bytes, options
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._conn = None
 
+    def _spawn(self, child) -> None:
+        """Start the worker with ``SIGINT`` ignored from its first instruction on (a
+        disposition it inherits through ``exec``); meanwhile the parent's own ``SIGINT`` is
+        held back (blocked), never lost."""
+        self._process = self._context.Process(
+            target=_serve, args=(child, os.getpid(), str(self.config_path), self.overrides,
+                                 str(self.run_dir), self.options), daemon=True)
+        if threading.current_thread() is not threading.main_thread():
+            self._process.start()
+            return
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._process.start()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_serve, args=(child, str(self.config_path), str(self.run_dir)), daemon=True)
-        self._process.start()
+        self._spawn(child)
         child.close()
         self._conn = parent
         if not parent.poll(STARTUP_S):
@@ -110,8 +157,8 @@ class Isolator:
         self._process = self._conn = None
 
     def run(self, study_index: int, case_key: str, budget_s: float,
-            entries: dict | None = None) -> list[dict[str, Any]]:
-        """The case's rows; raises ``CaseKilled`` when it ran out of time or memory."""
+            entries: dict | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The case's rows by file; raises ``CaseKilled`` when it ran out of time or memory."""
         if self._process is None or not self._process.is_alive():
             self._start()
         started = time.perf_counter()
@@ -125,7 +172,7 @@ class Isolator:
                 raise CaseKilled("out-of-memory", f"killed at {peak / 2**20:.0f} MiB resident, "
                                  f"over the cap of {self.memory_bytes / 2**20:.0f} MiB "
                                  "(run.memory_mb)")
-            if elapsed > budget_s:
+            if elapsed > budget_s + KILL_GRACE_S:
                 self.stop()
                 raise CaseKilled("timeout", f"killed after {elapsed:.1f} s, over the budget of "
                                  f"{budget_s:g} s (timing.budget_s)")

@@ -1,4 +1,7 @@
-"""Where a run lands: one CSV per study, written row by row, raw samples, and a manifest."""
+"""Where a run lands: one CSV per study, written row by row, raw samples, and a manifest.
+
+Its CSVs are read back through :func:`read_rows` (``diffbench.schema``), which checks them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
@@ -15,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-STATUSES = ("ok", "error", "timeout", "out-of-memory", "unsupported", "no-reference", "nan",
-            "skipped")
-"""Every status a row can have; anything but ``ok`` comes with a message."""
+from .schema import STATUSES, read_rows
 
 PACKAGES = ("diffbench", "numpy", "sympy", "mpmath", "jax", "jaxlib", "typer", "rich", "autograd",
             "torch")
@@ -74,11 +76,6 @@ def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, An
         writer.close()
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def parse_cell(text: str) -> Any:
     """The inverse of ``format_cell`` for JSON: numbers and booleans typed, empty as None."""
     if text == "":
@@ -99,6 +96,20 @@ def rows_as_json(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """Every CSV of a run, file name → rows with typed values."""
     return {path.name: [{k: parse_cell(v) for k, v in row.items()} for row in read_rows(path)]
             for path in sorted(run_dir.glob("*.csv"))}
+
+
+def file_name(key: str) -> str:
+    """A case key as a file name: every run of characters other than letters, digits and
+    ``_ . = -`` becomes one ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", key)
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``path`` (``.npz``) holding ``arrays`` by name, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def append_json_line(path: Path, record: Mapping[str, Any]) -> None:

@@ -8,16 +8,18 @@ config) and ``shard`` (``K/N`` when the run is one shard of a split, else empty)
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
-import warnings
-from collections.abc import Sequence
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -31,16 +33,24 @@ from rich.progress import (
 from .config import Config
 from .isolation import CaseKilled, Isolator
 from .measure.threads import limited_threads
-from .results import CsvWriter, machine_description, package_versions
+from .measure.timing import CALIBRATION_MARGIN
+from .results import CsvWriter, machine_description, package_versions, read_rows
 from .runstate import RunDirError, canonical, trim_to_done, write_manifest
 from .shards import assign
-from .studies import Case, Study, make_studies
+from .studies import Case, Study, StudyOptions, make_studies, measure_case
 
 EXTRA_COLUMNS = ("case", "shard")
+RERAISE_S = 0.05
+"""How soon an interrupt that Python could not pass on is raised again."""
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C: the rows of finished cases are on disk; the message says how to resume."""
+    """Ctrl-C (``SIGINT``) or ``SIGTERM``: the rows of finished cases are on disk, the
+    interrupted case's are not; the message says how to resume, ``signum`` which signal."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,23 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     quiet: bool = False
     """No progress bar."""
+    use_cache: bool = True
+    save_gradients: bool = False
+
+    def for_studies(self) -> StudyOptions:
+        return StudyOptions(use_cache=self.use_cache, save_gradients=self.save_gradients,
+                            isolate=self.isolate)
 
 
 def default_run_dir(config: Config, root: Path = Path("results")) -> Path:
+    """``root/<name>-<timestamp>``, with ``-2``, ``-3`` … where that exists already."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.name).strip("-") or "run"
-    return root / f"{slug}-{stamp}"
+    path, k = root / f"{slug}-{stamp}", 1
+    while path.exists():
+        k += 1
+        path = root / f"{slug}-{stamp}-{k}"
+    return path
 
 
 def case_csvs(studies: Sequence[Study]) -> list[str]:
@@ -72,35 +93,53 @@ def plan(studies: Sequence[Study], shard: tuple[int, int] | None) -> list[tuple[
     return [(study, case) for study, case in work if owner[case.key] == k]
 
 
+def plan_estimate(config: Config, options: RunOptions,
+                  ) -> tuple[list[tuple[str, str, bool]], float, float]:
+    """What ``--dry-run`` shows: the (label, key, isolated) of each case of the run, and
+    bounds on its time: at least its timing samples (a gradient and f, each calibrated and
+    sampled ``repeats`` times at ``min_sample_s``), at most every case at its budget."""
+    timing = config.timing
+    studies = make_studies(config, Path("."), options.for_studies())
+    work = plan(studies, options.shard)
+    sampled = 2 * (timing.repeats + 2) * CALIBRATION_MARGIN * timing.min_sample_s
+    low = sum(sampled * study.processes for study, _ in work if study.spec.backends)
+    high = sum(timing.budget_s * study.processes for study, _ in work)
+    return [(case.label, case.key, study.isolated(case)) for study, case in work], low, high
+
+
 def new_manifest(config: Config, options: RunOptions, argv: Sequence[str]) -> dict:
     return {
         "config_path": str(Path(config.path).resolve()),
         "config": config.raw,
+        "overrides": dict(config.overrides),
         "versions": package_versions(),
         "machine": machine_description(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": list(argv),
         "shard": None if options.shard is None else "{}/{}".format(*options.shard),
         "isolate": options.isolate,
+        "use_cache": options.use_cache,
+        "save_gradients": options.save_gradients,
         "done": [],
         "finished": False,
     }
 
 
 def run(config: Config, run_dir: Path, console: Console, options: RunOptions = RunOptions(),
-        *, argv: Sequence[str] = (), manifest: dict | None = None) -> Path:
+        *, argv: Sequence[str] = (), manifest: dict | None = None) -> Counter[str]:
     """Run the cases of ``config`` not yet done in ``run_dir`` (all, unless ``manifest`` is
     that of an interrupted run being resumed), with ``run.threads`` threads for every
-    backend, then write the summaries; raises ``RunInterrupted`` on Ctrl-C, ``RunDirError``
-    when ``config`` is not the one the manifest's run was started with."""
+    backend, then write the summaries; return the statuses of the run's rows (all on disk,
+    resumed ones included).  Raises ``RunInterrupted`` on Ctrl-C or ``SIGTERM``,
+    ``RunDirError`` when ``config`` is not the one the manifest's run was started with."""
     with limited_threads(config.run.threads) as threads:
         return _run(config, run_dir, console, options, argv, manifest, threads)
 
 
 def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
-         argv: Sequence[str], manifest: dict | None, threads: dict) -> Path:
+         argv: Sequence[str], manifest: dict | None, threads: dict) -> Counter[str]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    studies = make_studies(config, run_dir)
+    studies = make_studies(config, run_dir, options.for_studies())
     case_files = case_csvs(studies)
     if manifest is None:
         manifest = {**new_manifest(config, options, argv or sys.argv), "threads": threads}
@@ -115,37 +154,39 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
     work = [(s, c) for s, c in plan(studies, options.shard) if c.key not in done]
     shard_label = manifest["shard"] or ""
     writers = {}
-    isolator = Isolator(Path(config.path), run_dir, config.run.memory_mb * 2**20)
+    isolator = Isolator(Path(config.path), config.overrides, run_dir,
+                        config.run.memory_mb * 2**20, options.for_studies())
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
         console=console, disable=options.quiet or not console.is_terminal, transient=True,
     )
-    stop = _StopRequest(console)
+    interrupts = Interrupts()
     try:
-        with progress, stop:
+        with progress, interrupts:
             task = progress.add_task("starting", total=len(work))
             for study, case in work:
-                if stop.requested:
-                    raise KeyboardInterrupt
                 progress.update(task, description=case.label)
-                isolate = options.isolate or config.run.isolate or case.isolate
-                for name, rows in _run_case(study, case, isolator, isolate).items():
-                    if name not in writers:
-                        columns = (*study.files[name], *EXTRA_COLUMNS)
-                        writers[name] = CsvWriter(run_dir / name, columns)
-                    for row in rows:
-                        writers[name].write({**row, "case": case.key, "shard": shard_label})
-                        for other in studies:
-                            if other.csv_name == name:
-                                other.observe(row)
-                manifest["done"].append(case.key)
-                write_manifest(run_dir, manifest)
+                rows_by_file = _run_case(study, case, isolator)
+                with interrupts.saving():
+                    for name, rows in rows_by_file.items():
+                        if name not in writers:
+                            columns = (*study.files[name], *EXTRA_COLUMNS)
+                            writers[name] = CsvWriter(run_dir / name, columns)
+                        for row in rows:
+                            writers[name].write({**row, "case": case.key,
+                                                 "shard": shard_label})
+                            for other in studies:
+                                if other.csv_name == name:
+                                    other.observe(row)
+                    manifest["done"].append(case.key)
+                    write_manifest(run_dir, manifest)
                 progress.advance(task)
     except KeyboardInterrupt:
         raise RunInterrupted(
             f"interrupted: {len(manifest['done'])} cases are saved in {run_dir}; "
-            f"finish the run with: diffbench run --resume {run_dir}") from None
+            f"finish the run with: diffbench run --resume {run_dir}",
+            interrupts.signum or signal.SIGINT) from None
     finally:
         isolator.stop()
         for writer in writers.values():
@@ -153,54 +194,86 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
     finish(studies)
     manifest["finished"] = True
     write_manifest(run_dir, manifest)
-    return run_dir
+    return Counter(row["status"] for name in case_files if (run_dir / name).exists()
+                   for row in read_rows(run_dir / name))
 
 
-class _StopRequest:
-    """The first Ctrl-C asks to stop once the current case is saved; a second one stops now."""
+class Interrupts:
+    """Ctrl-C (``SIGINT``) and ``SIGTERM`` stop the run at once: ``KeyboardInterrupt`` is
+    raised wherever the run is, so the current case is dropped, never written (it runs again
+    on resume).  While a finished case is being saved (:meth:`saving`) a signal waits until
+    its rows and its key are on disk; a case during which one arrived is not saved at all,
+    even where the case's own code caught the ``KeyboardInterrupt``.  One raised where Python
+    cannot pass it on (a garbage-collector callback) is raised again, not printed."""
 
-    def __init__(self, console: Console):
-        self.console, self.requested, self._previous = console, False, None
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._saving = False
+        self._previous: dict[int, object] = {}
+        self._previous_hook = sys.unraisablehook
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signum = signum
+        if not self._saving:
             raise KeyboardInterrupt
-        self.requested = True
-        self.console.print("[yellow]stopping after the current case (Ctrl-C again to stop "
-                           "now)[/yellow]")
 
-    def __enter__(self) -> _StopRequest:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+    def _unraisable(self, unraisable) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signum is not None:
+            # from another thread, once this hook has returned (the handler runs in the
+            # main thread, where it would raise inside the hook)
+            threading.Timer(RERAISE_S, os.kill, (os.getpid(), self.signum)).start()
+        else:
+            self._previous_hook(unraisable)
+
+    @contextmanager
+    def saving(self) -> Iterator[None]:
+        """Save a case whole, or not at all if a signal arrived while it ran."""
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self._saving = True
+        try:
+            yield
+        finally:
+            self._saving = False
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> Interrupts:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        sys.unraisablehook = self._previous_hook
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
-def _run_case(study: Study, case: Case, isolator: Isolator,
-              isolate: bool) -> dict[str, list[dict]]:
-    """The case's rows by file, measured here or in the worker; a killed case gets one
-    failure row."""
+def _run_case(study: Study, case: Case, isolator: Isolator) -> dict[str, list[dict]]:
+    """The case's rows by file, measured here or in the worker, its reference (and what else
+    it needs untimed) computed first; a killed case gets one failure row."""
     reason = study.skip_reason(case)
     if reason is not None:
-        rows = [study.failure_row(case, "skipped", reason)]
-    elif isolate or study.processes > 1:
-        entries = study.precompute(case)
-        runs = []
-        try:
-            for _ in range(study.processes):
-                if study.processes > 1:
-                    isolator.stop()  # each repetition in a fresh process
-                runs.append(isolator.run(study.index, case.key,
-                                         study.workspace.config.timing.budget_s, entries))
-            rows = study.combine(runs)
-        except CaseKilled as exc:
-            rows = [study.failure_row(case, exc.status, str(exc))]
-    else:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # a NaN or overflow becomes the row's status
-            rows = study.run(case)
-    return rows if isinstance(rows, dict) else {study.csv_name: rows}
+        return {study.csv_name: [study.failure_row(case, "skipped", reason)]}
+    entries = study.precompute(case)
+    if not study.isolated(case):
+        study.load(case)
+        return measure_case(study, case)
+    runs = []
+    try:
+        for _ in range(study.processes):
+            if study.processes > 1:
+                isolator.stop()  # each repetition in a fresh process
+            runs.append(isolator.run(study.index, case.key,
+                                     study.workspace.config.timing.budget_s, entries))
+    except CaseKilled as exc:
+        return {study.csv_name: [study.failure_row(case, exc.status, str(exc))]}
+    if len(runs) == 1:
+        return runs[0]
+    return {study.csv_name: study.combine([run[study.csv_name] for run in runs])}
 
 
 def finish(studies: Sequence[Study]) -> None:

@@ -164,3 +164,58 @@ def test_run_without_plots_never_imports_matplotlib(tmp_path):
     modules = loaded(f"from diffbench.cli import app; app(['run', {str(tmp_path / 'c.toml')!r}, "
                      f"'--out', {str(out)!r}, '-q', '--no-plots'])")
     assert "matplotlib" not in modules and (out / "report.md").exists()
+
+
+def test_overrides_and_dry_run(tiny_config, tmp_path):
+    result = runner.invoke(app, ["run", str(tiny_config), "--families", "rosenbrock,sin",
+                                 "--sizes", "4,8", "--backends", "reverse", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "3 cases" in result.output and "rosenbrock[8] · reverse" in result.output
+    assert "central" not in result.output and "estimated time: at least" in result.output
+    assert not (tmp_path / "results").exists()
+    bad = runner.invoke(app, ["run", str(tiny_config), "--sizes", "4,x", "--dry-run"])
+    assert bad.exit_code == 2 and "--sizes '4,x': expected integers" in bad.output
+
+
+def test_overrides_are_kept_by_resume(tiny_config, tmp_path):
+    out = tmp_path / "run"
+    args = ["--families", "sin", "--backends", "central", "--no-plots", "-q"]
+    assert runner.invoke(app, ["run", str(tiny_config), "--out", str(out), *args]
+                         ).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["overrides"] == {"families": ["sin"], "backends": ["central"]}
+    manifest["done"], manifest["finished"] = [], False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    resumed = runner.invoke(app, ["run", "--resume", str(out), "-q", "--no-plots"])
+    assert resumed.exit_code == 0, resumed.output
+    assert [(r["family"], r["backend"]) for r in read_rows(out / "gradient.csv")] == [
+        ("sin", "central")]
+
+
+def test_save_gradients_and_no_cache(tiny_config, tmp_path, monkeypatch):
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DIFFBENCH_CACHE", str(cache))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(tiny_config), "--out", str(out), "--families",
+                                 "rosenbrock", "--backends", "central", "--save-gradients",
+                                 "--no-cache", "-q", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    (saved,) = (out / "gradients").glob("*.npz")
+    arrays = np.load(saved)
+    assert arrays["x"].shape == arrays["gradient"].shape == arrays["reference"].shape == (3,)
+    assert np.allclose(arrays["gradient"], arrays["reference"], rtol=1e-6)
+    assert not (cache / "references").exists() or not any((cache / "references").iterdir())
+    info = runner.invoke(app, ["cache", "info"])
+    assert info.exit_code == 0 and "0 references" in info.output
+    runner.invoke(app, ["run", str(tiny_config), "--out", str(tmp_path / "cached"),
+                        "--families", "wiggle", "--backends", "central", "-q", "--no-plots"])
+    assert "1 reference," in runner.invoke(app, ["cache", "info"]).output
+    cleared = runner.invoke(app, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "removed 1 reference from" in cleared.output
+
+
+def test_list_says_whether_symengine_is_there():
+    result = runner.invoke(app, ["list"])
+    assert 'engine = "symengine":' in re.sub(r"[│\s]+", " ", result.output)

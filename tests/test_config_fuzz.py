@@ -162,8 +162,7 @@ def test_corrupted_text_exits_2_without_traceback(tmp_path, data):
     position = data.draw(st.integers(0, len(text)))
     junk = data.draw(st.text(alphabet='[]{}="\n,.#x1-', min_size=1, max_size=4))
     path = write(tmp_path, text[:position] + junk + text[position:])
-    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "r"),
-                                      "--shard", "1/1000", "-q"])
+    result = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
     assert result.exit_code in (0, 2), result.output
     assert "Traceback" not in result.output
     if result.exit_code == 2:

@@ -91,6 +91,11 @@ class Backend:
     def unavailable(self) -> str | None:
         return None
 
+    def optional_parts(self) -> dict[str, str | None]:
+        """Parts of the method that need more than the method itself (an option's value),
+        each with why it cannot run here, or None where it can (``diffbench list``)."""
+        return {}
+
     def load(self) -> None:
         """Import what the method needs (nothing by default)."""
 

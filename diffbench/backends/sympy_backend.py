@@ -26,6 +26,11 @@ class Sympy(Backend):
     choices = {"engine": ENGINES}
     isolate_by_default = True
 
+    def optional_parts(self) -> dict[str, str | None]:
+        found = importlib.util.find_spec("symengine") is not None
+        return {'engine = "symengine"': None if found else
+                "symengine is not installed (pip install -e '.[symengine]')"}
+
     def load(self) -> None:
         from . import sympy_derivation  # noqa: F401
 

@@ -23,10 +23,10 @@ RESOLUTION_FACTOR = 1000
 """A sample shorter than this many timer ticks is too short to trust."""
 TIMER_RESOLUTION_S = time.get_clock_info("perf_counter").resolution
 MIN_SAMPLES = 3
+"""Fewer samples than this give no spread to judge a timing by: it is flagged."""
 CALIBRATION_MARGIN = 1.25
 """Samples are calibrated to this multiple of ``min_sample_s``, so that their ordinary jitter
 keeps them above it (a sample shorter than ``min_sample_s`` is flagged)."""
-"""Fewer samples than this give no spread to judge a timing by: it is flagged."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,11 @@ def settle_allocator() -> None:
 
 
 class BudgetExceeded(Exception):
-    """One call took longer than the case's time budget."""
+    """One call took longer than the time budget: ``seconds``, over ``budget_s``."""
+
+    def __init__(self, seconds: float, budget_s: float):
+        super().__init__(f"one call took {seconds:.3g} s, over the budget of {budget_s:.3g} s")
+        self.seconds, self.budget_s = seconds, budget_s
 
 
 def _calibrate(fn: Callable[[], object], min_sample_s: float, budget_s: float) -> int:
@@ -118,7 +122,7 @@ def _calibrate(fn: Callable[[], object], min_sample_s: float, budget_s: float) -
     fn()
     first = (time.perf_counter_ns() - start) * 1e-9
     if first > budget_s:
-        raise BudgetExceeded(f"one call took {first:.3g} s, over the budget of {budget_s:g} s")
+        raise BudgetExceeded(first, budget_s)
     target = CALIBRATION_MARGIN * min_sample_s
     loops = max(1, int(np.ceil(target / max(first, 1e-9))))
     while True:
@@ -146,17 +150,20 @@ def time_calls(
 
     Each function gets its own loop count, so that one of its samples lasts >=
     ``min_sample_s``.  When the rounds would not fit in ``budget_s`` (counted from the start,
-    calibration included) fewer are taken, at least one, and the timings say so (``cut``);
-    raises ``BudgetExceeded`` when a single call already exceeds the budget.
+    calibration included) fewer are taken, at least one: a round is not begun when one more
+    like the last would end past the budget, and the timings say so (``cut``); raises
+    ``BudgetExceeded`` when a single call already exceeds the budget.
     """
     settle_allocator()
     deadline = time.perf_counter() + budget_s
     loops = {name: _calibrate(fn, min_sample_s, budget_s) for name, fn in fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
+        started = time.perf_counter()
         for name, fn in fns.items():
             samples[name].append(_sample(fn, loops[name]))
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now + (now - started) > deadline:
             break
     cut = len(next(iter(samples.values()))) < repeats
     return {name: Timing(tuple(samples[name]), loops[name], min_sample_s, cut) for name in fns}

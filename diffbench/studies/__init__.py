@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config, read_config
-from .base import Case, Study, Workspace
+from .base import Case, Study, StudyOptions, Workspace, measure_case
 from .gradient import GradientStudy
 from .scaling import ScalingStudy
 from .step_sweep import StepSweepStudy
@@ -16,17 +17,19 @@ STUDIES: dict[str, type[Study]] = {
 }
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file, every study kind's own settings included; raises
-    ``ConfigError`` naming the file and key."""
-    return read_config(path, STUDIES)
+def load_config(path: Path | str, overrides: Mapping[str, list] | None = None) -> Config:
+    """Read and validate a config file, every study kind's own settings included, with the
+    study keys in ``overrides`` replaced; raises ``ConfigError`` naming the file and key."""
+    return read_config(path, STUDIES, overrides)
 
 
-def make_studies(config: Config, run_dir: Path) -> list[Study]:
+def make_studies(config: Config, run_dir: Path,
+                 options: StudyOptions | None = None) -> list[Study]:
     """The config's studies, in its order, sharing one workspace, writing into ``run_dir``."""
-    workspace = Workspace(config)
+    workspace = Workspace(config, options)
     return [STUDIES[spec.kind](i, spec, workspace, run_dir)
             for i, spec in enumerate(config.studies)]
 
 
-__all__ = ["STUDIES", "Case", "Study", "Workspace", "load_config", "make_studies"]
+__all__ = ["STUDIES", "Case", "Study", "StudyOptions", "Workspace", "load_config",
+           "make_studies", "measure_case"]

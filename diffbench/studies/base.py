@@ -6,12 +6,16 @@ Studies produce rows and files only; what a terminal or a report shows of them i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..config import Config, StudySpec
+from ..deadline import Deadline, TimeUp
 from ..families import Problem
 from ..measure.memory import traced_peak
 from ..reference import NoReference, Reference, reference_gradient
@@ -53,13 +57,25 @@ def _at_x0(problem: Problem) -> Callable[[], object]:
     return lambda: problem.f(x)
 
 
+@dataclass(frozen=True)
+class StudyOptions:
+    """What the command line asks of every study of a run (the same in its workers)."""
+
+    use_cache: bool = True
+    """Read and write the reference cache (``run --no-cache``: neither)."""
+    save_gradients: bool = False
+    """Write each gradient case's gradient and reference to ``gradients/`` (``.npz``)."""
+    isolate: bool = False
+    """Every case in a worker process (``run --isolate``)."""
+
+
 class Workspace:
     """What cases of one run share, each computed once per problem: the built problems,
     their reference gradients, and the plain numpy function's traced memory (deterministic,
     unlike its time, which every case measures beside its own gradient)."""
 
-    def __init__(self, config: Config):
-        self.config = config
+    def __init__(self, config: Config, options: StudyOptions | None = None):
+        self.config, self.options = config, options or StudyOptions()
         self._memo: dict[tuple[str, str, int | None], Any] = {}
 
     def memo(self, what: str, family: str, size: int | None, compute: Callable[[], Any]):
@@ -89,14 +105,23 @@ class Workspace:
                          lambda: traced_peak(_at_x0(problem)))
 
     def reference(self, problem: Problem) -> Reference:
-        """The reference gradient; raises ``NoReference`` (every time) when there is none."""
+        """The reference gradient; raises ``NoReference`` (every time) when there is none,
+        or when computing it took longer than ``reference.budget_s``."""
+        settings = self.config.reference
 
         def compute() -> Reference | NoReference:
+            cap = Deadline(settings.budget_s, "")
             try:
-                return reference_gradient(problem, self.config.reference.digits,
-                                          self.config.reference.diff_budget_s)
+                with cap:
+                    return reference_gradient(problem, settings.digits, settings.diff_budget_s,
+                                              use_cache=self.options.use_cache)
             except NoReference as exc:
                 return exc
+            except TimeUp as exc:
+                if not cap.owns(exc):
+                    raise
+                return NoReference(f"the reference was not done within {settings.budget_s:g} s"
+                                   " (reference.budget_s)")
 
         found = self.memo("reference", problem.family, problem.size, compute)
         if isinstance(found, NoReference):
@@ -165,10 +190,20 @@ class Study:
         return runs[0]
 
     def precompute(self, case: Case) -> dict[tuple, Any]:
-        """Untimed work an isolated case needs that must not count against its budget; run
-        in the parent, which hands the workspace entries it returns to the worker with the
-        case (see ``Workspace.learn``)."""
+        """Untimed work a case needs that must not count against its budget (its reference),
+        done before the case's clock starts: in the parent, which hands the workspace
+        entries it returns to the worker with an isolated case (see ``Workspace.learn``)."""
         return {}
+
+    def load(self, case: Case) -> None:
+        """Import the libraries ``case`` needs, where it runs and before its clock starts (a
+        library that fails to load fails the case itself, in its row)."""
+
+    def isolated(self, case: Case) -> bool:
+        """Whether ``case`` runs in a worker process: asked for (``--isolate``,
+        ``run.isolate``), needed by its method, or timed in several processes."""
+        return (self.workspace.options.isolate or self.workspace.config.run.isolate
+                or case.isolate or self.processes > 1)
 
     series_columns: ClassVar[tuple[str, ...]] = ()
     """With ``family``, the identity columns of a series of increasing sizes (a method, a
@@ -224,3 +259,27 @@ class Study:
         rows = read_rows(path)
         for name, (columns, summarize) in self.summaries.items():
             write_csv(self.run_dir / name, columns, summarize(rows))
+
+
+def measure_case(study: Study, case: Case) -> dict[str, list[dict[str, Any]]]:
+    """``study.run(case)`` within the case's budget (``timing.budget_s``), its rows by file.
+
+    Numpy's warnings are silenced (a NaN or an overflow is the row's status); running past
+    the budget is one ``timeout`` row, and user code that raises ``SystemExit`` one ``error``
+    row saying so, instead of ending the process.
+    """
+    budget = study.workspace.config.timing.budget_s
+    clock = Deadline(budget, "")
+    try:
+        with clock, warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            rows = study.run(case)
+    except TimeUp as exc:
+        if not clock.owns(exc):
+            raise
+        rows = [study.failure_row(case, "timeout", f"stopped after {clock.elapsed():.1f} s, "
+                                  f"at the budget of {budget:g} s (timing.budget_s)")]
+    except SystemExit as exc:
+        rows = [study.failure_row(case, "error", f"the case raised SystemExit({exc.code!r}): "
+                                  "the function must return a value, not exit")]
+    return rows if isinstance(rows, dict) else {study.csv_name: rows}

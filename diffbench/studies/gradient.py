@@ -10,6 +10,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from .. import deadline
 from ..backends import Backend, Prepared, UnsupportedCase, registry, variant_label
 from ..backends.base import STATS_COLUMNS
 from ..families import Problem
@@ -24,7 +25,7 @@ from ..measure.memory import rss_peak, traced_peak
 from ..measure.timing import UNSTABLE_SPREAD, BudgetExceeded, Timing, time_calls
 from ..ops import mpmath_ops
 from ..reference import NoReference, Reference
-from ..results import append_json_line
+from ..results import append_json_line, file_name, write_arrays
 from .base import Case, Study, sized_name
 
 COLUMNS = (
@@ -40,6 +41,9 @@ COLUMNS = (
     "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
 )
 """``gradient.csv``'s columns, in order (the README documents each)."""
+MEMORY_CALLS = 3
+"""Gradient calls the case makes after its timing (memory, twice, plus slack): what the
+timing leaves of the budget, in units of the first call's time."""
 
 
 class CaseFailed(Exception):
@@ -150,6 +154,14 @@ class GradientStudy(Study):
             pass
         return self.workspace.known("reference", family, size)
 
+    def load(self, case: Case) -> None:
+        backend = registry()[case.identity["backend"]]
+        try:
+            if backend.unavailable() is None:
+                backend.load()
+        except Exception:  # the case itself reports it, in its row
+            pass
+
     def run(self, case: Case) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
                                "message": ""}
@@ -167,13 +179,18 @@ class GradientStudy(Study):
                                f"{where.lineno})")
         return [row]
 
-    def _time(self, fns) -> dict[str, Timing]:
+    def _time(self, fns, reserve_s: float) -> dict[str, Timing]:
+        """``time_calls`` within what is left of the case's budget, less ``reserve_s`` for
+        what the case still does after the timing."""
         timing = self.workspace.config.timing
+        left = min(timing.budget_s, deadline.remaining()) - reserve_s
         try:
             return time_calls(fns, min_sample_s=timing.min_sample_s, repeats=timing.repeats,
-                              budget_s=timing.budget_s)
+                              budget_s=max(left, 0.0))
         except BudgetExceeded as exc:
-            raise CaseFailed("timeout", str(exc)) from exc
+            raise CaseFailed("timeout", f"one call took {exc.seconds:.3g} s, more than the "
+                             f"{exc.budget_s:.3g} s left for timing of the budget of "
+                             f"{timing.budget_s:g} s (timing.budget_s)") from exc
 
     def _measure(self, problem: Problem, backend: Backend, options, row, case: Case) -> None:
         reason = backend.unavailable()
@@ -190,8 +207,11 @@ class GradientStudy(Study):
             raise CaseFailed("unsupported", str(exc)) from exc
         row["setup_s"] = time.perf_counter() - start
         gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
+        one_call = time.perf_counter() - start - row["setup_s"]
         _finite(gradient, "the gradient")
-        self._time_gradient(problem, prepared, x, row, case)
+        if self.workspace.options.save_gradients:
+            self._save(case, problem, gradient)
+        self._time_gradient(problem, prepared, x, row, case, MEMORY_CALLS * one_call)
         self._measure_memory(problem, backend, prepared, x, row)
         stats = prepared.stats()
         unknown = set(stats) - STATS_COLUMNS
@@ -202,14 +222,24 @@ class GradientStudy(Study):
         row["message"] = _join(row["message"], prepared.note())
         self._check(problem, backend, prepared, gradient, row)
 
+    def _save(self, case: Case, problem: Problem, gradient: np.ndarray) -> None:
+        """``gradients/<case>.npz``: x0, the gradient, and the reference where there is one."""
+        try:
+            reference = {"reference": self.workspace.reference(problem).as_float()}
+        except NoReference:
+            reference = {}
+        write_arrays(self.run_dir / "gradients" / f"{file_name(case.key)}.npz",
+                     {"x": problem.x0, "gradient": gradient, **reference})
+
     def _time_gradient(self, problem: Problem, prepared: Prepared, x: np.ndarray, row,
-                       case: Case) -> None:
-        """The gradient, f as the backend runs it, and numpy's f, timed interleaved."""
+                       case: Case, reserve_s: float) -> None:
+        """The gradient, f as the backend runs it, and numpy's f, timed interleaved, leaving
+        ``reserve_s`` of the budget for the rest of the case."""
         calls = {"gradient": prepared.timed_gradient(x), "f": prepared.timed_function(x)}
         if prepared.function_method != "numpy":
             fn, x_numpy = problem.fn, x.copy()
             calls["f_numpy"] = lambda: fn(x_numpy, np)
-        timings = self._time(calls)
+        timings = self._time(calls, reserve_s)
         gradient, f = timings["gradient"], timings["f"]
         f_numpy = timings.get("f_numpy", f)
         notes = [f"{name}: {'; '.join(t.warnings())}" for name, t in timings.items()

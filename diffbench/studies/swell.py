@@ -97,6 +97,10 @@ class SwellStudy(Study):
                 for case in self.by_size(self.family_cases())
                 for representation in REPRESENTATIONS]
 
+    def load(self, case: Case) -> None:
+        if case.identity["representation"] != "tape":
+            from ..backends import sympy_derivation  # noqa: F401
+
     def run(self, case: Case) -> list[dict[str, Any]]:
         family, size = case.identity["family"], case.identity["size"]
         representation = case.identity["representation"]
