@@ -207,3 +207,42 @@ def test_resume_of_a_damaged_csv_names_the_line(tmp_path, quick):
     (out / "gradient.csv").write_text("a,b\n1,2\n")
     result = run("--resume", str(out), "-q")
     assert result.exit_code == 2 and "no 'case' column" in result.output
+
+
+BUDGET = """
+[timing]
+min_sample_s = 0.001
+repeats = 3
+budget_s = {budget}
+
+[[study]]
+kind = "gradient"
+families = ["rosenbrock"]
+sizes = [{size}]
+backends = [{backends}]
+"""
+
+
+def test_the_budget_bounds_a_case_run_in_the_parent(tmp_path):
+    """One central-differences gradient of rosenbrock[10000] takes about a second: at a
+    budget of 0.5 s the case stops there, not after its first calls."""
+    config = tmp_path / "c.toml"
+    config.write_text(BUDGET.format(budget=0.5, size=10000, backends='"central"'))
+    out = tmp_path / "run"
+    assert run(str(config), "--out", str(out), "-q", "--no-plots").exit_code == 1
+    (status, message), = statuses(out)
+    assert status == "timeout" and message.startswith("stopped after 0.5 s"), message
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_importing_jax_is_not_in_the_budget_nor_in_setup(tmp_path, isolate):
+    """rosenbrock[10] on JAX at a budget of 1 s is ok whether isolated or not, and its
+    setup_s is the compile, not the import."""
+    config = tmp_path / "c.toml"
+    config.write_text(BUDGET.format(budget=1.0, size=10, backends='"jax"'))
+    out = tmp_path / "run"
+    result = run(str(config), "--out", str(out), "-q", "--no-plots",
+                 *(["--isolate"] if isolate else []))
+    assert result.exit_code == 0, result.output
+    (row,) = read_rows(out / "gradient.csv")
+    assert row["status"] == "ok" and float(row["setup_s"]) < 0.5, row

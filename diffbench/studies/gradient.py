@@ -184,13 +184,16 @@ class GradientStudy(Study):
         what the case still does after the timing."""
         timing = self.workspace.config.timing
         left = min(timing.budget_s, deadline.remaining()) - reserve_s
+        budget = f"the budget of {timing.budget_s:g} s (timing.budget_s)"
+        if left <= 0:
+            raise CaseFailed("timeout", f"{budget} leaves no time to time the gradient, with "
+                             f"{reserve_s:.3g} s kept for its memory measurements")
         try:
             return time_calls(fns, min_sample_s=timing.min_sample_s, repeats=timing.repeats,
-                              budget_s=max(left, 0.0))
+                              budget_s=left)
         except BudgetExceeded as exc:
             raise CaseFailed("timeout", f"one call took {exc.seconds:.3g} s, more than the "
-                             f"{exc.budget_s:.3g} s left for timing of the budget of "
-                             f"{timing.budget_s:g} s (timing.budget_s)") from exc
+                             f"{exc.budget_s:.3g} s of {budget} left for timing") from exc
 
     def _measure(self, problem: Problem, backend: Backend, options, row, case: Case) -> None:
         reason = backend.unavailable()
