@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -36,13 +37,29 @@ def stop(message: str, code: int) -> NoReturn:
 
 
 class Commands(TyperGroup):
-    """The app's commands; a ``UserError`` raised by any of them ends it with exit status 2."""
+    """The app's commands; a ``UserError`` raised by any of them ends it with exit status 2,
+    and what a results file lost as it was read (``ResultsWarning``) is a warning line."""
 
     def invoke(self, ctx: typer.Context):
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            stop(str(exc), 2)
+        from .schema import ResultsWarning
+
+        shown: set[str] = set()
+
+        def show(message, category, *args, **kwargs) -> None:
+            if not issubclass(category, ResultsWarning):
+                previous(message, category, *args, **kwargs)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                errors.print(f"[yellow]warning:[/yellow] {escape(str(message))}",
+                             highlight=False, soft_wrap=True)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ResultsWarning)
+            previous, warnings.showwarning = warnings.showwarning, show
+            try:
+                return super().invoke(ctx)
+            except UserError as exc:
+                stop(str(exc), 2)
 
 
 app = typer.Typer(
@@ -90,8 +107,8 @@ def render(run_dir: Path, *, quiet: bool, plots: bool) -> None:
     ``plots`` is false, all from the run's files."""
     from .report.sections import print_tables, write_report
 
-    if not quiet:
-        print_tables(run_dir, console)
+    if not quiet and not print_tables(run_dir, console):
+        console.print(f"{escape(str(run_dir))}: no rows yet")
     write_report(run_dir, with_plots=plots)
 
 
@@ -243,28 +260,42 @@ def run_command(
 def merge_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Shard run directories of one config.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the merged run.")],
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Merge even with shards missing or unfinished (the manifest lists "
+                          "the missing ones).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the run in --out: empty that directory first.")] = False,
 ) -> None:
     """Join shard runs (diffbench run --shard K/N) of one config into one run directory."""
     from .runner import case_csvs, finish
-    from .runstate import read_manifest
+    from .runstate import claim_run_dir, read_manifest
     from .shards import merge
     from .studies import load_config, make_studies
 
-    settings = load_config(read_manifest(run_dirs[0])["config_path"])
+    if any(out.resolve() == d.resolve() for d in run_dirs):
+        raise UserError(f"--out {out} is one of the shards; merge into another directory")
+    first = read_manifest(run_dirs[0], needs=("config_path",))
+    settings = load_config(first["config_path"], first.get("overrides"))
+    claim_run_dir(out, force)
     studies = make_studies(settings, out)
-    merged = merge(run_dirs, out, case_csvs(studies))
+    merged = merge(run_dirs, out, case_csvs(studies), partial)
     if merged["machines_differ"]:
         errors.print("[yellow]warning:[/yellow] the shards ran on different machines "
                      "(see merged_from in manifest.json and the `shard` column): their times "
                      "are not comparable with each other")
     finish(studies)
     render(out, quiet=False, plots=True)
-    console.print(f"merged {len(run_dirs)} shards into [bold]{escape(str(out))}[/bold]")
+    missing = merged["missing_shards"]
+    total = len(run_dirs) + len(missing)
+    console.print(f"merged {len(run_dirs)} of {total} shards into [bold]{escape(str(out))}"
+                  "[/bold]" + (f" (partial: {', '.join(missing)} missing)" if missing else ""))
 
 
 def _run_dir(path: Path) -> Path:
-    if not (path / "manifest.json").is_file():
-        raise UserError(f"{path}: not a diffbench run directory (no manifest.json)")
+    """``path``, if it holds a diffbench run (a manifest that reads as one)."""
+    from .runstate import read_manifest
+
+    read_manifest(path)
     return path
 
 
@@ -287,7 +318,8 @@ def report_command(
 
     run_dir = _run_dir(run_dir)
     if format is ReportFormat.table:
-        print_tables(run_dir, console)
+        if not print_tables(run_dir, console):
+            console.print(f"{escape(str(run_dir))}: no rows yet")
     elif format is ReportFormat.markdown:
         print(markdown_report(run_dir))
     else:
@@ -309,17 +341,44 @@ def plot_command(run_dir: Annotated[Path, typer.Argument(help="A run directory."
 def compare_command(
     run_a: Annotated[Path, typer.Argument(help="The baseline run directory.")],
     run_b: Annotated[Path, typer.Argument(help="The run compared with it.")],
+    format: Annotated[ReportFormat, typer.Option(
+        "--format", "-f", help="table (terminal), markdown, or json (one object per case: "
+                               "ratio, interval, verdict).")] = "table",
+    fail_above: Annotated[float | None, typer.Option(
+        "--fail-above", show_default=False,
+        help="Exit 1 when a case is slower than this ratio beyond noise: the whole interval "
+             "of B/A above it (for CI; unranked cases never fail).")] = None,
 ) -> None:
     """Time ratios B/A per case measured in both runs, with uncertainty and a noise verdict.
 
-    Cases are matched by study, family, size, backend and variant.
+    Cases are matched by study, family, size, backend and variant. A case with fewer than 3
+    samples in either run, or an unstable timing, is shown but not ranked.
     """
-    from .report.compare import compare_runs, comparison_table
+    from .report.compare import (
+        compare_runs,
+        comparison_json,
+        comparison_markdown,
+        comparison_table,
+        differences,
+    )
 
+    if fail_above is not None and not fail_above > 0:
+        raise UserError(f"--fail-above {fail_above:g}: expected a ratio > 0, e.g. 1.1")
     comparisons = compare_runs(_run_dir(run_a), _run_dir(run_b))
+    for difference in differences(run_a, run_b):
+        errors.print(f"[yellow]warning:[/yellow] {escape(difference)}", highlight=False)
     if not comparisons:
         raise UserError(f"{run_a} and {run_b} have no timed case in common")
-    console.print(comparison_table(comparisons, run_a, run_b))
+    if format is ReportFormat.table:
+        console.print(comparison_table(comparisons, run_a, run_b))
+    elif format is ReportFormat.markdown:
+        print(comparison_markdown(comparisons, run_a, run_b))
+    else:
+        print(comparison_json(comparisons))
+    slower = [c for c in comparisons if fail_above is not None and c.slower_than(fail_above)]
+    if slower:
+        stop(f"--fail-above {fail_above:g}: {len(slower)} case(s) slower beyond noise: "
+             + ", ".join(f"{c.label} ×{c.ratio:.3g}" for c in slower), 1)
 
 
 @app.command("explain")

@@ -33,15 +33,15 @@ def canonical(config: Any) -> str:
 MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
     "config_path": (str,), "config": (dict,), "done": (list,), "shard": (str, type(None)),
     "isolate": (bool,), "finished": (bool,), "machine": (dict,), "overrides": (dict,),
-    "use_cache": (bool,), "save_gradients": (bool,),
+    "use_cache": (bool,), "save_gradients": (bool,), "merged_from": (list,),
 }
 """The manifest's keys that diffbench reads back, and the types they must have."""
-REQUIRED = ("config_path", "config", "done")
+REQUIRED = ("config", "done")
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest, checked: a JSON object with ``config_path``, ``config`` and
-    ``done``, and every key of ``MANIFEST_TYPES`` it has of its type; raises ``RunDirError``
+def read_manifest(run_dir: Path, needs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The run's manifest, checked: a JSON object with ``config``, ``done`` and the keys in
+    ``needs``, and every key of ``MANIFEST_TYPES`` it has of its type; raises ``RunDirError``
     naming the file and the key where it is not."""
     path = run_dir / MANIFEST
     try:
@@ -51,7 +51,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise RunDirError(f"{path}: not a diffbench manifest: a JSON object was expected, "
                           f"got {type(manifest).__name__}")
-    for key in REQUIRED:
+    for key in (*REQUIRED, *needs):
         if key not in manifest:
             raise RunDirError(f"{path}: not a diffbench manifest: no key {key!r}")
     for key, types in MANIFEST_TYPES.items():
@@ -69,14 +69,10 @@ def resumable(run_dir: Path) -> dict[str, Any]:
     merged run (its shards are resumed, then merged again) or a manifest that lacks what a
     resume needs."""
     manifest = read_manifest(run_dir)
-    path = run_dir / MANIFEST
     if "merged_from" in manifest:
         raise RunDirError(f"{run_dir} is a merged run ({len(manifest['merged_from'])} shards): "
                           "resume each unfinished shard, then merge them again")
-    for key in ("shard", "isolate", "finished"):
-        if key not in manifest:
-            raise RunDirError(f"{path}: cannot resume: no key {key!r}")
-    return manifest
+    return read_manifest(run_dir, needs=("config_path", "shard", "isolate", "finished"))
 
 
 def claim_run_dir(run_dir: Path, force: bool) -> None:

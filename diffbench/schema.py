@@ -89,6 +89,11 @@ def _check_cell(path: Path, line: int, column: str, text: str) -> None:
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of the CSV ``path`` as strings, checked as the module's docstring says."""
+    return read_table(path)[1]
+
+
+def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows of the CSV ``path``, checked as :func:`read_rows` does."""
     text = read_utf8(path, ResultsError, "results file")
     if not text.strip():
         raise ResultsError(f"{path}: empty: no header line; not a file diffbench wrote (it "
@@ -96,7 +101,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     lines = text.splitlines(keepends=True)
     if not lines[-1].endswith(("\n", "\r")):
         warnings.warn(f"{path}: line {len(lines)} is incomplete (the run stopped while "
-                      "writing it): left out", ResultsWarning, stacklevel=2)
+                      "writing it): left out", ResultsWarning, stacklevel=3)
         text = "".join(lines[:-1])
     reader = csv.reader(io.StringIO(text))
     try:
@@ -112,7 +117,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
             rows.append(dict(zip(header, cells, strict=True)))
     except csv.Error as exc:
         raise ResultsError(f"{path}: line {reader.line_num}: not CSV: {exc}") from None
-    return rows
+    return header, rows
 
 
 def _check_header(path: Path, header: list[str]) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..results import read_rows
+from ..runstate import read_manifest
 
 
 class RunFiles:
-    """The saved files of one run; a CSV that is not there reads as no rows."""
+    """The saved files of one run; a CSV that is not there reads as no rows, a damaged one
+    raises ``ResultsError`` (``diffbench.schema``)."""
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir
@@ -25,7 +26,7 @@ class RunFiles:
 
     def studies(self) -> list[dict[str, Any]]:
         """The ``[[study]]`` tables of the config as run (from ``manifest.json``)."""
-        path = self.dir / "manifest.json"
-        if not path.is_file():
+        if not (self.dir / "manifest.json").is_file():
             return []
-        return json.loads(path.read_text()).get("config", {}).get("study", [])
+        studies = read_manifest(self.dir)["config"].get("study", [])
+        return [study for study in studies if isinstance(study, dict)]

@@ -99,10 +99,13 @@ def tables(run_dir: Path) -> list[Table]:
     return [table for section in present(run) for table in section.tables(run)]
 
 
-def print_tables(run_dir: Path, console: Console) -> None:
-    """Print :func:`tables` of the run, the same at the end of a run and in a report."""
-    for table in tables(run_dir):
+def print_tables(run_dir: Path, console: Console) -> int:
+    """Print :func:`tables` of the run, the same at the end of a run and in a report; return
+    how many there were."""
+    shown = tables(run_dir)
+    for table in shown:
         console.print(table)
+    return len(shown)
 
 
 def make_plots(run_dir: Path) -> list[Path]:
