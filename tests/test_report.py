@@ -193,10 +193,55 @@ def test_each_study_plots(tmp_path, study, plot):
 
 
 def test_messages_are_shown_as_written_not_as_markup():
+    from diffbench.report.gradient_table import gradient_table
     from diffbench.report.markdown import table_to_markdown
-    from diffbench.report.tables import gradient_table
 
     message = "torch is not installed: pip install -e '.[peers]'"
     row = {"family": "rosenbrock", "size": "10", "backend": "torch", "variant": "default",
            "status": "unsupported", "message": message}
     assert message in table_to_markdown(gradient_table([row]))
+
+
+def wide_rows() -> list[dict]:
+    """Rows with the widest cells the table meets: long names, a long variant, every
+    status, large and small numbers, long notes."""
+    base = {"size": "1000000", "setup_s": "123.456", "time_s": "0.000012345",
+            "omega": "23456.7", "peak_bytes": "123456789", "digits": "15.9",
+            "f_evals": "2000000", "unstable": "true"}
+    rows = [{**base, "family": "affine_square", "backend": "jax",
+             "variant": "jit=false,mode=forward,value=true", "status": status,
+             "message": f"{status}: " + "a long explanation of what happened " * 3}
+            for status in ("ok", "out-of-memory", "no-reference", "unsupported")]
+    return rows + [{**base, "family": "rosenbrock", "backend": "central", "variant": "default",
+                    "status": "ok", "message": ""}]
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_at_80_columns_every_number_stays_whole(width):
+    from rich.console import Console
+
+    from diffbench.report import format as fmt
+    from diffbench.report.gradient_table import gradient_table
+
+    rows = wide_rows()
+    console = Console(width=width, record=True)
+    console.print(gradient_table(rows, width=width))
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= width
+    for number in (fmt.seconds(rows[0]["time_s"]), fmt.ratio(rows[0]["omega"]), "1000000",
+                   "out-of-memory", "no-reference"):
+        assert number in text
+    assert "[1] ok: a long explanation" in text  # the notes became footnotes
+
+
+def test_a_wide_terminal_shows_every_column_and_the_notes():
+    from rich.console import Console
+
+    from diffbench.report.gradient_table import gradient_table
+
+    console = Console(width=220, record=True)
+    console.print(gradient_table(wide_rows(), width=220))
+    text = console.export_text()
+    for header in ("setup", "memory", "f evals", "note"):
+        assert header in text
+    assert "[1]" not in text and "a long explanation" in text

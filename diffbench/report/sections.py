@@ -17,9 +17,9 @@ from rich.table import Table
 from . import plots
 from .claims import claims_table, write_claims
 from .files import RunFiles
+from .gradient_table import gradient_table
 from .markdown import table_to_markdown
 from .tables import (
-    gradient_table,
     scaling_fit_table,
     step_summary_table,
     swell_fit_table,
@@ -29,11 +29,12 @@ from .tables import (
 
 @dataclass(frozen=True)
 class Section:
-    """What one study CSV renders to: ``tables(run)``, and ``plots``: kind → a function that
-    draws that plot of the run into the path given."""
+    """What one study CSV renders to: ``tables(run, width)`` (``width``: a terminal's, or
+    None for a file), and ``plots``: kind → a function that draws that plot of the run into
+    the path given."""
 
     csv_name: str
-    tables: Callable[[RunFiles], list[Table]]
+    tables: Callable[[RunFiles, int | None], list[Table]]
     plots: Mapping[str, Callable[[RunFiles, Path], Path]]
 
 
@@ -44,12 +45,12 @@ def shows_claims(run: RunFiles) -> bool:
         study.get("kind") == "scaling" and study.get("verdict") for study in run.studies())
 
 
-def _gradient_tables(run: RunFiles) -> list[Table]:
-    return [gradient_table(run.rows("gradient.csv"))]
+def _gradient_tables(run: RunFiles, width: int | None) -> list[Table]:
+    return [gradient_table(run.rows("gradient.csv"), width=width)]
 
 
-def _scaling_tables(run: RunFiles) -> list[Table]:
-    tables = [gradient_table(run.rows("scaling.csv"), title="scaling study")]
+def _scaling_tables(run: RunFiles, width: int | None) -> list[Table]:
+    tables = [gradient_table(run.rows("scaling.csv"), title="scaling study", width=width)]
     if run.rows("scaling_fit.csv"):
         tables.append(scaling_fit_table(run.rows("scaling_fit.csv")))
     if shows_claims(run):
@@ -57,12 +58,12 @@ def _scaling_tables(run: RunFiles) -> list[Table]:
     return tables
 
 
-def _step_tables(run: RunFiles) -> list[Table]:
+def _step_tables(run: RunFiles, width: int | None) -> list[Table]:
     return [step_summary_table(run.rows("step_summary.csv"),
                                title="step sweep: measured optimum and theory")]
 
 
-def _swell_tables(run: RunFiles) -> list[Table]:
+def _swell_tables(run: RunFiles, width: int | None) -> list[Table]:
     tables = [swell_table(run.rows("swell.csv"))]
     if run.rows("swell_fit.csv"):
         tables.append(swell_fit_table(run.rows("swell_fit.csv")))
@@ -93,16 +94,17 @@ def present(run: RunFiles) -> list[Section]:
     return [section for section in SECTIONS if run.rows(section.csv_name)]
 
 
-def tables(run_dir: Path) -> list[Table]:
-    """Every table of the run, in the registry's order: what a terminal shows."""
+def tables(run_dir: Path, width: int | None = None) -> list[Table]:
+    """Every table of the run, in the registry's order, laid out for a terminal ``width``
+    characters wide (None: every column, for a file)."""
     run = RunFiles(run_dir)
-    return [table for section in present(run) for table in section.tables(run)]
+    return [table for section in present(run) for table in section.tables(run, width)]
 
 
 def print_tables(run_dir: Path, console: Console) -> int:
     """Print :func:`tables` of the run, the same at the end of a run and in a report; return
     how many there were."""
-    shown = tables(run_dir)
+    shown = tables(run_dir, console.width)
     for table in shown:
         console.print(table)
     return len(shown)

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 
 from rich import box
 from rich.table import Table
-from rich.text import Text
 
 from . import format as fmt
 
@@ -28,33 +27,6 @@ def backend_cell(row: Mapping[str, str]) -> str:
 def case_cell(row: Mapping[str, str]) -> str:
     """``family`` or ``family [size]``."""
     return row["family"] if not row.get("size") else f"{row['family']} [{row['size']}]"
-
-
-def gradient_table(rows: Sequence[Mapping[str, str]], title: str = "gradient study") -> Table:
-    """One line per case; a timing not to be trusted is marked ``±`` and counted below."""
-    unstable = sum(row.get("unstable") == "true" for row in rows)
-    caption = (f"± {unstable} timing(s) unstable (spread ≥ 10 % of the median, outliers by "
-               f"median/MAD, or samples near the timer's resolution): see timing_note in the "
-               f"CSV" if unstable else None)
-    table = Table(title=title, header_style="bold", caption=caption)
-    for column, justify in (("family", "left"), ("size", "right"), ("backend", "left"),
-                            ("setup", "right"), ("time", "right"), ("ω", "right"),
-                            ("memory", "right"), ("digits", "right"), ("f evals", "right"),
-                            ("status", "left")):
-        table.add_column(column, justify=justify, no_wrap=True)
-    table.add_column("note", overflow="fold", ratio=1)
-    for row in rows:
-        time = fmt.seconds(row.get("time_s"))
-        if row.get("unstable") == "true":
-            time += " [yellow]±[/yellow]"
-        table.add_row(
-            row["family"], row.get("size") or "–", backend_cell(row),
-            fmt.seconds(row.get("setup_s")), time,
-            fmt.ratio(row.get("omega")), fmt.size_in_bytes(row.get("peak_bytes")),
-            fmt.digits(row.get("digits")), fmt.integer(row.get("f_evals")), status_cell(row),
-            Text(row.get("message", "")),
-        )
-    return table
 
 
 def step_summary_table(rows: Sequence[Mapping[str, str]],
