@@ -51,9 +51,14 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
     from .measure.threads import limited_threads
     from .studies import load_config, make_studies
 
+    from .backends import registry
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = load_config(config_path)
     studies = make_studies(config, Path(run_dir))
+    for name in {spec.name for study in config.studies for spec in study.backends}:
+        if registry()[name].unavailable() is None:
+            registry()[name].load()  # imports are start-up, not any case's budget
     cases = {(study.index, case.key): (study, case) for study in studies
              for case in study.cases()}
     with limited_threads(config.run.threads):

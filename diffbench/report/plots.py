@@ -184,7 +184,8 @@ def plot_swell(rows: Rows, path: Path) -> Path:
 
 def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     """Time and memory of one gradient against n, log-log, one line per backend per family,
-    with the exponent fitted in ``scaling_fit.csv`` (``fits``) in the legend."""
+    with the exponent fitted in ``scaling_fit.csv`` (``fits``) in the legend.  Memory is the
+    resident-set peak of one gradient, the one figure measured alike for every backend."""
     exponents = {(f["family"], backend_cell(f), f["metric"]): number(f["exponent"])
                  for f in fits}
     families = list(dict.fromkeys(r["family"] for r in rows))
@@ -193,7 +194,8 @@ def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     for line, family in zip(axes, families, strict=True):
         mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
         for ax, column, label in ((line[0], "time_s", "time of one gradient (s)"),
-                                  (line[1], "peak_bytes", "peak extra memory (bytes)")):
+                                  (line[1], "rss_peak_bytes",
+                                   "resident-set peak of one gradient (bytes)")):
             for method in dict.fromkeys(backend_cell(r) for r in mine):
                 points = sorted((number(r["n_inputs"]), number(r[column])) for r in mine
                                 if backend_cell(r) == method and number(r.get(column)) > 0)

@@ -131,31 +131,31 @@ def swell_fit_table(rows: Sequence[Mapping[str, str]],
     return table
 
 
+SHOWN_FITS = ("omega", "time_s", "f_time_s", "setup_s", "extra_bytes", "rss_peak_bytes",
+              "size")
+"""The metrics of ``scaling_fit.csv`` the table shows (the CSV has them all)."""
+
+
 def scaling_fit_table(rows: Sequence[Mapping[str, str]],
                       title: str = "fitted exponents: cost ∝ n^p") -> Table:
     """One line per family and method; per metric, the exponent with its 95 % interval."""
-    metrics = list(dict.fromkeys(row["metric"] for row in rows))
+    present = {row["metric"] for row in rows}
+    metrics = [metric for metric in SHOWN_FITS if metric in present]
     methods: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
     for row in rows:
         methods.setdefault((row["family"], row["backend"], row["variant"]), {})[
             row["metric"]] = row
     table = Table(title=title, header_style="bold",
-                  caption="p [95 % interval] over the sizes above the fixed overhead; "
-                          "* fewer than three such sizes")
+                  caption="p [95 % interval]: ω as a log-log line through every size; costs "
+                          "as a + b·n^p, the fixed overhead a modelled (a line where the cost "
+                          "does not grow); * fewer than four sizes, a line")
     table.add_column("family", no_wrap=True)
     table.add_column("backend", no_wrap=True)
     for metric in metrics:
         table.add_column(metric, justify="right", no_wrap=True)
     for (family, backend, variant), fits in methods.items():
-        cells = []
-        for metric in metrics:
-            fit = fits.get(metric)
-            if fit is None:
-                cells.append("–")
-                continue
-            low, high = float(fit["ci_low"]), float(fit["ci_high"])
-            interval = f" [{low:.2f}, {high:.2f}]" if high - low < 100 else ""
-            star = "*" if fit.get("overhead_bound") == "true" else ""
-            cells.append(f"{float(fit['exponent']):.2f}{interval}{star}")
+        cells = [fmt.exponent(fits.get(metric))
+                 + ("*" if fits.get(metric, {}).get("fit") == "line-few" else "")
+                 for metric in metrics]
         table.add_row(family, backend_cell({"backend": backend, "variant": variant}), *cells)
     return table
