@@ -8,7 +8,7 @@ from diffbench.backends import registry
 from diffbench.backends.central import LEVELS
 from diffbench.config import ConfigError, load_config
 from diffbench.families import BUILTIN, Problem
-from diffbench.measure.differences import NotAnalytic, Section, difference
+from diffbench.measure.differences import CoordinateLine, NotAnalytic, difference
 from diffbench.measure.error import relative_errors
 from diffbench.measure.noise import noise_from_table
 from diffbench.measure.sweep import loglog_slope
@@ -81,7 +81,7 @@ def test_complex_step_is_unsupported_where_f_is_not_analytic(sweep_run):
     assert ("relu", "1", "central") not in summary  # the kink is not swept
     problem = BUILTIN["relu"].build(None)
     with pytest.raises(NotAnalytic):
-        difference(Section(problem, 2), "complex", 1e-20)
+        difference(CoordinateLine(problem, 2), "complex", 1e-20)
 
 
 def test_vector_family_sweeps_chosen_components(sweep_run):
@@ -100,7 +100,7 @@ def test_vanished_steps_are_marked(sweep_run):
 
 def test_exact_step_removes_the_rounding_of_x_plus_h():
     """On f(t) = t at 1e4, x ± h' is exact, so the exact rule gives 1; the plain one does not."""
-    section = Section(Problem("line", None, lambda x, ops: x[0], np.array([1e4])), 0)
+    section = CoordinateLine(Problem("line", None, lambda x, ops: x[0], np.array([1e4])), 0)
     h = 1e-7
     assert difference(section, "central-exact", h).step == (1e4 + h) - 1e4
     assert difference(section, "central-exact", h).value == 1.0

@@ -4,6 +4,10 @@
 ``step = "auto"``: Richardson extrapolation of central differences at ``LEVELS`` steps
 h_0·2^-k from h_0 = 0.2·max(1, |x_i|), 2·``LEVELS`` evaluations per component; the entry of
 the Neville tableau with the smallest error estimate is taken, with that estimate.
+
+Every difference is ``measure.differences.real_difference`` with the rule ``central-exact``: the
+step is made exact as (x + h) − x.  x is perturbed in place, one component at a time, and
+restored (``coordinate_section``): a gradient makes no copy of x.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..families import Problem, coordinate_section
+from ..measure.differences import real_difference
 from .base import Backend
 
 EPS = np.finfo(float).eps
@@ -28,17 +33,6 @@ def central_steps(x: np.ndarray) -> np.ndarray:
     return EPS ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
 
 
-def central_difference(g: Callable[[float], float], x: float, h: float) -> tuple[float, float,
-                                                                                   float]:
-    """(g(x+h) − g(x−h)) / 2h with h made exactly representable as (x+h) − x.
-
-    Returns the estimate, the exact step, and the larger |g| of the two evaluations.
-    """
-    step = (x + h) - x
-    up, down = g(x + step), g(x - step)
-    return (up - down) / (2.0 * step), step, max(abs(up), abs(down))
-
-
 def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
     """g'(x) and an estimate of its absolute error, from ``LEVELS`` central differences.
 
@@ -48,23 +42,21 @@ def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
     """
     h = FIRST_STEP * max(1.0, abs(x))
     table: list[list[float]] = []
-    changes: list[list[float]] = []
     best, best_error, largest = float("nan"), float("inf"), 0.0
     for i in range(LEVELS):
-        value, step, size = central_difference(g, x, h)
-        largest = max(largest, size)
-        roundoff = EPS * largest / step
-        row, row_changes = [value], [0.0]
+        estimate = real_difference(g, x, "central-exact", h)
+        largest = max(largest, estimate.scale)
+        roundoff = EPS * largest / estimate.step
+        row = [estimate.value]
         factor = RATIO**2
         for j in range(1, i + 1):
             row.append(row[j - 1] + (row[j - 1] - table[i - 1][j - 1]) / (factor - 1.0))
             factor *= RATIO**2
-            row_changes.append(max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1])))
-            error = row_changes[j] + roundoff
+            change = max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1]))
+            error = change + roundoff
             if np.isfinite(row[j]) and error < best_error:
                 best, best_error = row[j], error
         table.append(row)
-        changes.append(row_changes)
         h /= RATIO
     return best, best_error
 
@@ -87,7 +79,7 @@ class CentralGradient:
         return lambda t: float(along(t))
 
     def _default(self, x: np.ndarray) -> np.ndarray:
-        grad = np.array([central_difference(self._along(x, i), x[i], h)[0]
+        grad = np.array([real_difference(self._along(x, i), float(x[i]), "central-exact", h).value
                          for i, h in enumerate(central_steps(x))])
         self._evals = 2 * x.size
         return grad

@@ -14,7 +14,7 @@ import numpy as np
 from rich.console import Console
 
 from ..families import Problem
-from ..measure.differences import RULES, NotAnalytic, Section, difference
+from ..measure.differences import DIFFERENCE_RULES, CoordinateLine, NotAnalytic, difference
 from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
 from ..measure.sweep import summarize, textbook_optimum
@@ -94,19 +94,19 @@ class StepSweepStudy(Study):
                                      f"line {where.lineno})"}]}
         sweep, summary = [], []
         for index in swept_components(problem, reference, self.spec.extra["components"]):
-            section = Section(problem, index)
+            section = CoordinateLine(problem, index)
             at = {**head, "component": index, "point": section.x}
             rows, sums = self._sweep(section, float(reference[index]), at)
             sweep += rows
             summary += sums
         return {self.csv_name: sweep, self.summary_name: summary}
 
-    def _sweep(self, section: Section, reference: float, at: dict[str, Any]):
+    def _sweep(self, section: CoordinateLine, reference: float, at: dict[str, Any]):
         """Rows for every rule × h at one component, and one summary row per rule."""
         grid = step_grid(self.spec.extra, section.x)
         theory = self._theory(section, reference)
         rows, summaries = [], []
-        for rule in RULES:
+        for rule in DIFFERENCE_RULES:
             try:
                 estimates = [difference(section, rule, h) for h in grid]
             except NotAnalytic as exc:
@@ -130,7 +130,7 @@ class StepSweepStudy(Study):
                               **vars(found), **self._predicted(rule, theory, reference)})
         return rows, summaries
 
-    def _theory(self, section: Section, reference: float) -> dict[str, float | None]:
+    def _theory(self, section: CoordinateLine, reference: float) -> dict[str, float | None]:
         """|f|, |f''|, |f'''| (50-digit reference), σ = eps·|f|, and σ measured (ECnoise)."""
         digits = self.workspace.config.reference.digits
         d2, d3 = section_derivatives(section.problem, section.index, (2, 3), digits)
