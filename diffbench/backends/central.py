@@ -28,9 +28,9 @@ FIRST_STEP = 0.2
 """h_0 of the auto step, relative to max(1, |x_i|): f is assumed smooth on that scale."""
 
 
-def central_steps(x: np.ndarray) -> np.ndarray:
-    """The textbook step h_i = eps^(1/3) · max(1, |x_i|)."""
-    return EPS ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
+def central_step(x: float) -> float:
+    """The textbook step h = eps^(1/3) · max(1, |x|) at the point ``x``."""
+    return EPS ** (1.0 / 3.0) * max(1.0, abs(x))
 
 
 def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
@@ -79,16 +79,22 @@ class CentralGradient:
         return lambda t: float(along(t))
 
     def _default(self, x: np.ndarray) -> np.ndarray:
-        grad = np.array([real_difference(self._along(x, i), float(x[i]), "central-exact", h).value
-                         for i, h in enumerate(central_steps(x))])
+        """Component by component into the output: no array or list of n entries but it."""
+        grad = np.empty(x.size)
+        for i in range(x.size):
+            at = float(x[i])
+            grad[i] = real_difference(self._along(x, i), at, "central-exact",
+                                      central_step(at)).value
         self._evals = 2 * x.size
         return grad
 
     def _auto(self, x: np.ndarray) -> np.ndarray:
-        found = [richardson(self._along(x, i), float(x[i])) for i in range(x.size)]
+        grad, errors = np.empty(x.size), np.empty(x.size)
+        for i in range(x.size):
+            grad[i], errors[i] = richardson(self._along(x, i), float(x[i]))
         self._evals = 2 * LEVELS * x.size
-        self._err_estimates = np.array([error for _, error in found])
-        return np.array([value for value, _ in found])
+        self._err_estimates = errors
+        return grad
 
     def stats(self) -> dict[str, Any]:
         """``f_evals`` per gradient; for auto also ``err_estimates``, absolute, per component."""
