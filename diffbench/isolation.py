@@ -48,10 +48,9 @@ def _serve(conn, config_path: str, run_dir: str) -> None:
 
     import numpy as np
 
+    from .backends import registry
     from .measure.threads import limited_threads
     from .studies import load_config, make_studies
-
-    from .backends import registry
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = load_config(config_path)

@@ -61,25 +61,31 @@ def step_summary_table(rows: Sequence[Mapping[str, str]],
                        title: str = "step sweep") -> Table:
     """One line per family × component × rule: the measured optimum against the theory.
 
-    slope↓ and slope↑ are the fitted slopes below and above the optimum; h* and E* the
-    textbook optimum with σ = eps·|f| and with σ measured.  A rule that did not run shows its
-    status instead of h_opt.
+    h_opt is the median optimum over the shifted grids, ``spread`` its highest over its lowest,
+    ``by`` how it was found (``fit``: the fitted error model; ``win``: the best window of steps);
+    err_near the median error around it (the CSV also has the smallest, ``err_min``); slope↓
+    and slope↑ the fitted slopes below and above it; h* and E* the textbook optimum with
+    σ = eps·|f| and with σ measured.  A rule that did not run shows its status instead of h_opt.
     """
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for column in ("family", "x", "rule", "h_opt", "err_near", "err_min", "slope↓", "slope↑",
-                   "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
-        table.add_column(column, justify="left" if column in ("family", "rule") else "right",
-                         no_wrap=True)
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  collapse_padding=True)
+    for column in ("family", "x", "rule", "h_opt", "spread", "by", "err_near", "slope↓",
+                   "slope↑", "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
+        table.add_column(column, justify="left" if column in ("family", "rule", "by")
+                         else "right", no_wrap=True)
     for row in rows:
         where = fmt.short(row.get("point"))
         if row.get("size") or row.get("component") not in ("", "0", None):
             where = f"x[{row.get('component')}]={where}"
         ran = row.get("status") == "ok"
+        spread = (f"×{float(row['h_opt_high']) / float(row['h_opt_low']):.2g}"
+                  if ran and row.get("h_opt_low") else "")
         table.add_row(
             row["family"] + (f"[{row['size']}]" if row.get("size") else ""), where,
             row.get("rule", ""), fmt.short(row.get("h_opt")) if ran else status_cell(row),
+            spread, row.get("h_opt_method", "").replace("window", "win"),
             *(fmt.short(row.get(key)) for key in (
-                "err_near", "err_min", "slope_roundoff", "slope_truncation", "h_theory",
+                "err_near", "slope_roundoff", "slope_truncation", "h_theory",
                 "err_theory", "h_noise", "err_noise")),
         )
     return table
