@@ -35,12 +35,22 @@ def _column(*names: str) -> Callable[[Row], float | None]:
 
 
 def extra_bytes(row: Row) -> float | None:
-    """The method's own extra memory: its peak minus f's own peak measured the same way,
-    minus the gradient it returns (8 bytes per input), at least ``EXTRA_BYTES_FLOOR``."""
+    """The memory a method needs beyond f's: its peak minus f's own peak measured the same
+    way, minus the gradient it returns (8 bytes per input), at least ``EXTRA_BYTES_FLOOR``
+    (the claim of methods that evaluate f again and again)."""
     if not (row.get("peak_bytes") and row.get("f_peak_bytes")):
         return None
     extra = float(row["peak_bytes"]) - float(row["f_peak_bytes"]) - 8.0 * float(row["n_inputs"])
     return max(extra, EXTRA_BYTES_FLOOR)
+
+
+def tape_bytes(row: Row) -> float | None:
+    """The memory a method holds besides the gradient it returns: its peak minus 8 bytes per
+    input, at least ``EXTRA_BYTES_FLOOR`` (the claim of a tape, which keeps f's intermediate
+    values: f's own peak is part of it, not subtracted)."""
+    if not row.get("peak_bytes"):
+        return None
+    return max(float(row["peak_bytes"]) - 8.0 * float(row["n_inputs"]), EXTRA_BYTES_FLOOR)
 
 
 COSTS: dict[str, Callable[[Row], float | None]] = {
@@ -49,6 +59,7 @@ COSTS: dict[str, Callable[[Row], float | None]] = {
     "setup_s": _column("setup_s"),
     "peak_bytes": _column("peak_bytes"),
     "extra_bytes": extra_bytes,
+    "tape_bytes": tape_bytes,
     "rss_peak_bytes": _column("rss_peak_bytes"),
     "f_evals": _column("f_evals"),
     "size": _column("tape_len", "expr_nodes"),
