@@ -17,8 +17,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import diffbench.ad as ad
+import diffbench.ops as op_list
+from diffbench.ad.numeric import FLOAT64, MPMATH
+from diffbench.ad.rules import ELEMENTWISE, RULES
 from diffbench.families import BUILTIN
-from diffbench.ops import missing_names, mpmath_ops
+from diffbench.ops import missing_names, mpmath_ops, sympy_ops
 
 # ---- references --------------------------------------------------------------------------
 
@@ -64,10 +67,6 @@ def inputs(rng: np.random.Generator, shapes, positive: bool) -> list[np.ndarray]
 
 
 # ---- worked examples ---------------------------------------------------------------------
-
-
-def test_namespace_provides_the_contract():
-    assert missing_names(ad) == []
 
 
 def test_product_rule_on_two_inputs():
@@ -377,6 +376,48 @@ def test_random_compositions_against_mpmath(program, reduction, x):
     assume(np.max(np.abs(shift)) <= 1e-14 * scale)
     g = ad.grad(lambda x: fn(ad, x))(x)
     assert np.max(np.abs(g - reference)) <= 1e-12 * scale
+
+
+# ---- the op list: every namespace and the rule table ---------------------------------------
+
+
+def _torch_ops():
+    pytest.importorskip("torch")
+    from diffbench.peers import torch_ops
+
+    return torch_ops
+
+
+NAMESPACES = {
+    "numpy": lambda: np, "mpmath": lambda: mpmath_ops, "sympy": lambda: sympy_ops,
+    "ad": lambda: ad, "engine float64": lambda: FLOAT64, "engine mpmath": lambda: MPMATH,
+    "torch": _torch_ops,
+}
+
+
+@pytest.mark.parametrize("name", list(NAMESPACES))
+def test_every_namespace_provides_the_op_list(name):
+    assert missing_names(NAMESPACES[name]()) == []
+
+
+def test_the_rule_table_is_the_op_list():
+    """One rule for every differentiable op and operator of the list, and none besides;
+    ``dot`` is recorded as ``matmul`` or ``multiply``, ``x ** 2`` as ``square``."""
+    assert set(RULES) == (set(op_list.CONTRACT) - {"dot"}) | set(op_list.OPERATORS) | {"square"}
+    elementwise = (*op_list.UNARY, *op_list.BINARY, *op_list.SELECTION, *op_list.ARITHMETIC)
+    assert ELEMENTWISE == {*elementwise, "square"}
+    for namespace in (FLOAT64, MPMATH):
+        assert all(callable(getattr(namespace, op, None)) for op in RULES)
+
+
+def test_every_rule_is_checked_against_mpmath():
+    recorded = set()
+    rng = np.random.default_rng(0)
+    for fn, shapes, positive in RULE_CASES.values():
+        tape = ad.Tape()
+        fn(ad, *[tape.leaf(a) for a in inputs(rng, shapes, positive)])
+        recorded |= {record[0] for record in tape.records}
+    assert recorded - {"input"} == set(RULES)
 
 
 # ---- every built-in family against its closed form and against jax ------------------------

@@ -31,6 +31,7 @@ from diffbench.ad.engine import (
     grad,
     value_and_grad,
 )
+from diffbench.ops import CONTRACT, UNARY
 
 
 def _elementwise(op: str) -> Callable[[object], object]:
@@ -42,17 +43,7 @@ def _elementwise(op: str) -> Callable[[object], object]:
     return fn
 
 
-sin = _elementwise("sin")
-cos = _elementwise("cos")
-tan = _elementwise("tan")
-exp = _elementwise("exp")
-log = _elementwise("log")
-log1p = _elementwise("log1p")
-expm1 = _elementwise("expm1")
-sqrt = _elementwise("sqrt")
-tanh = _elementwise("tanh")
-arctan = _elementwise("arctan")
-abs = _elementwise("abs")  # noqa: A001 - the contract's name
+globals().update({op: _elementwise(op) for op in UNARY})
 
 
 def maximum(x: object, y: object) -> object:
@@ -106,7 +97,6 @@ def reshape(x: object, shape: int | tuple[int, ...]) -> object:
 
 
 __all__ = [
-    "Box", "GradientFunction", "Tape", "TapeStats", "abs", "arctan", "backward", "cos", "dot",
-    "exp", "expm1", "grad", "log", "log1p", "matmul", "maximum", "mean", "minimum", "prod",
-    "reshape", "sin", "sqrt", "sum", "tan", "tanh", "value_and_grad", "where",
+    "Box", "GradientFunction", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
+    *CONTRACT,
 ]
