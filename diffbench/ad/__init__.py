@@ -21,12 +21,13 @@ from collections.abc import Callable
 import numpy as np
 
 from diffbench.ad.engine import (
+    FIRST,
     Box,
     GradientFunction,
+    Record,
     Tape,
     TapeStats,
     apply,
-    apply_binary,
     backward,
     grad,
     value_and_grad,
@@ -36,7 +37,7 @@ from diffbench.ops import CONTRACT, UNARY
 
 def _elementwise(op: str) -> Callable[[object], object]:
     def fn(x: object) -> object:
-        return x.tape.unary(op, x) if type(x) is Box else apply(op, x)
+        return x.tape.record(op, FIRST, x) if type(x) is Box else apply(op, x)
 
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}, traced when ``x`` is."
@@ -48,12 +49,12 @@ globals().update({op: _elementwise(op) for op in UNARY})
 
 def maximum(x: object, y: object) -> object:
     """Elementwise max; at a tie the cotangent goes to ``y`` (so relu'(0) = 0)."""
-    return apply_binary("maximum", x, y)
+    return apply("maximum", x, y)
 
 
 def minimum(x: object, y: object) -> object:
     """Elementwise min; at a tie the cotangent goes to ``y``."""
-    return apply_binary("minimum", x, y)
+    return apply("minimum", x, y)
 
 
 def where(condition: object, a: object, b: object) -> object:
@@ -63,7 +64,7 @@ def where(condition: object, a: object, b: object) -> object:
 
 def sum(x: object, axis: int | tuple[int, ...] | None = None) -> object:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
-    return x.tape.unary("sum", x, axis) if type(x) is Box else apply("sum", x, axis)
+    return x.tape.record("sum", FIRST, x, axis) if type(x) is Box else apply("sum", x, axis)
 
 
 def mean(x: object, axis: int | tuple[int, ...] | None = None) -> object:
@@ -78,17 +79,17 @@ def prod(x: object, axis: int | tuple[int, ...] | None = None) -> object:
 
 def matmul(a: object, b: object) -> object:
     """``a @ b`` with numpy's rules for 1-d operands and batch broadcasting."""
-    return apply_binary("matmul", a, b)
+    return apply("matmul", a, b)
 
 
 def dot(a: object, b: object) -> object:
     """numpy's dot for operands of at most 2 dimensions (a product when one is a scalar)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return apply_binary("multiply", a, b)
+        return apply("multiply", a, b)
     if np.ndim(a) > 2 or np.ndim(b) > 2:
         raise ValueError(f"ad.dot takes operands of at most 2 dimensions, got shapes "
                          f"{np.shape(a)} and {np.shape(b)}: use matmul")
-    return apply_binary("matmul", a, b)
+    return apply("matmul", a, b)
 
 
 def reshape(x: object, shape: int | tuple[int, ...]) -> object:
@@ -97,6 +98,6 @@ def reshape(x: object, shape: int | tuple[int, ...]) -> object:
 
 
 __all__ = [
-    "Box", "GradientFunction", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
+    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
     *CONTRACT,
 ]
