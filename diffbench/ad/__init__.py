@@ -1,6 +1,7 @@
 """diffbench's native reverse-mode automatic differentiation engine.
 
-The module is an ops namespace of the families' contract, so ``fn(x, ad)`` traces::
+The module is an ops namespace of the families' contract (its elementwise functions generated
+from :data:`diffbench.ops.UNARY`), so ``fn(x, ad)`` traces::
 
     import diffbench.ad as ad
     g = ad.grad(lambda x: rosenbrock(x, ad))(x0)        # float64 in, float64 gradient out
@@ -12,6 +13,7 @@ keeps every cotangent and saved value alive instead (to measure what release sav
 
 Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``;
 a non-scalar output needs a seed, and a second backward needs ``retain_graph=True`` on the first.
+Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).
 """
 
 from __future__ import annotations

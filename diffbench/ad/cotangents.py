@@ -16,6 +16,8 @@ Invariants:
   it is fresh: a new array (``base is None``) that is not the cotangent being handed on.
 * Releasing a cotangent whose buffer went, unchanged, into exactly one other slot passes the
   buffer's ownership to that slot (so ``y = x + 1.0`` hands ``y``'s cotangent to ``x`` as it is).
+  This relies on the rules handing on, to several parents, only the cotangent itself or new
+  arrays: views of it come only from ops of one traced argument (``reshape``, ``sum``).
 * ``live`` is the total size in bytes of the owned buffers and ``peak`` its largest value;
   cotangents that are not owned (scalars, views, the seed) are not counted.
 """
@@ -56,8 +58,9 @@ class Cotangents:
         self.slots[i] = value
 
     def take(self, i: int) -> object:
-        """Value ``i``'s cotangent (``None`` if nothing reached it), complete once every value
-        read by ``i``'s consumers has been handed its contributions."""
+        """Value ``i``'s cotangent, to be handed on through its producer's VJPs (``None`` if
+        nothing reached it); the sweep takes it after every consumer of ``i`` has run, so it is
+        complete."""
         g = self.slots[i]
         self._handed = g
         self._receiver = _NOBODY

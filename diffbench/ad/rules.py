@@ -37,7 +37,8 @@ from diffbench.ops import ARITHMETIC, BINARY, SELECTION, UNARY
 
 
 class Indexed:
-    """A cotangent ``value`` that lands on ``x[index]``: the engine adds it there in place."""
+    """A cotangent ``value`` that lands on ``x[index]``: the cotangent store adds it there in
+    place."""
 
     __slots__ = ("index", "value")
     shape = None  # not an array: the engine adds it where it lands
