@@ -1,7 +1,9 @@
 """The reverse-mode engine, checked against references that do not use its rules.
 
 References: mpmath at 50 digits (``mpmath.diff`` of a function evaluated in mpmath), the
-families' closed-form gradients evaluated in mpmath, and ``jax.grad``.
+families' closed-form gradients evaluated in mpmath, and ``jax.grad``.  The optimised backward
+sweep (buffer ownership, release, un-spread cotangents) is checked against a plain sweep over the
+same records, and the op list against every namespace and the rule table.
 """
 
 from __future__ import annotations
