@@ -571,9 +571,11 @@ def test_the_random_programs_use_every_rule():
 @settings(max_examples=300, deadline=None)
 @given(program=programs, seed=st.integers(0, 2**32 - 1), scalar_output=st.booleans())
 def test_the_sweep_equals_a_plain_sweep_on_random_programs(program, seed, scalar_output):
-    """Bit for bit: both sweeps add the same contributions in the same order (sums of two
-    terms are exact to compare, as a + b == b + a in IEEE arithmetic); a scalar or an
-    un-spread cotangent gives the elementwise rules the same numbers as a full one."""
+    """Bit for bit (up to the sign of zero: the plain sweep starts from +0.0): both sweeps add
+    the same contributions in the same order, and a + b == b + a in IEEE arithmetic, so it does
+    not matter which of two terms is added into the other.  A cotangent held as a scalar or
+    un-spread gives the elementwise rules the same numbers as a full one, and a spread one (a
+    broadcast view) gives matmul the same products in the same order as a full array."""
     rng = np.random.default_rng(seed)
     inputs = [rng.uniform(-1.5, 1.5, shape) for shape in INPUT_SHAPES]
     with np.errstate(all="ignore"):
