@@ -6,8 +6,8 @@ with numpy's semantics, so the same source runs in float64, at high precision, s
 traced.
 
 The op list is written here once, by kind.  The namespaces generate their elementwise functions
-from ``UNARY``; the engine's rule table is generated from and checked against these lists, and
-``diffbench explain`` takes its functions from them.
+from ``UNARY``; the engine takes its set of elementwise ops from these lists and the tests check
+its rule table against them; ``diffbench explain`` takes its functions from them.
 """
 
 from __future__ import annotations
