@@ -1,9 +1,9 @@
 """One thread count for every backend, so that their times compare like with like.
 
-numpy's BLAS is limited through threadpoolctl; the process is pinned to that many CPUs (from the
-one it runs on when the run starts), which
-also bounds XLA's thread pool (its flags for this are ignored by current JAX on the CPU) and
-everything else; torch reads :func:`current` and sets its own pool to it.  Child processes
+numpy's BLAS is limited through threadpoolctl; the process is pinned to that many CPUs (from
+the one it runs on when the run starts), which also bounds XLA's thread pool (its flags for
+this are ignored by current JAX on the CPU) and everything else; torch reads :func:`current`
+and sets its own pool to it.  Child processes
 inherit the CPU pinning and apply the same limits when they start.
 """
 
