@@ -38,6 +38,14 @@ def fd_peers_missing(monkeypatch):
                         lambda name, *args: None if name in PEERS else find_spec(name, *args))
 
 
+def needs(*names):
+    """Skip unless every named peer can run here (installed, and recent enough)."""
+    for name in names:
+        reason = PEERS[name]().unavailable()
+        if reason:
+            pytest.skip(reason)
+
+
 def counted(problem):
     """The problem with an f that counts its own calls, apart from any backend's count."""
     calls = []
@@ -69,7 +77,7 @@ def test_unavailable_says_how_to_install(name, fd_peers_missing):
 @pytest.mark.parametrize("peer", sorted(PEERS))
 @pytest.mark.parametrize("name,size", SMOOTH)
 def test_peer_matches_the_reference(peer, name, size):
-    pytest.importorskip(peer)
+    needs(peer)
     problem = BUILTIN[name].build(size)
     x = problem.x0.copy()
     prepared = PEERS[peer]().prepare(problem)
@@ -86,8 +94,7 @@ def test_on_cancel_the_peers_lose_digits_to_the_noise_of_f():
     """sqrt(x² + 1) − x at 1e4 has noise eps·|x|: numdifftools keeps about 4 digits; SciPy's
     absolute first step 0.5 is tiny beside x, so its estimate is mostly noise, and its note
     says it stopped when its error estimate grew."""
-    pytest.importorskip("numdifftools")
-    pytest.importorskip("scipy")
+    needs("numdifftools", "scipy")
     problem = BUILTIN["cancel"].build(None)
     reference = reference_gradient(problem).as_float()
     errors = {}
@@ -107,7 +114,7 @@ def test_on_cancel_the_peers_lose_digits_to_the_noise_of_f():
                                        ("rosenbrock", 7)])
 def test_numdifftools_counts_every_evaluation(name, size, options, per_input):
     """Two evaluations per step and input (one for forward differences), plus f(x)."""
-    pytest.importorskip("numdifftools")
+    needs("numdifftools")
     problem, calls = counted(BUILTIN[name].build(size))
     prepared = Numdifftools().prepare(problem, **options)
     for _ in range(2):  # the count is the last gradient's, not a running total
@@ -120,7 +127,7 @@ def test_numdifftools_counts_every_evaluation(name, size, options, per_input):
 @pytest.mark.parametrize("name,size", [("exp", None), ("cancel", None), ("affine_square", None),
                                        ("rosenbrock", 7)])
 def test_scipy_counts_every_point_it_evaluates(name, size):
-    pytest.importorskip("scipy")
+    needs("scipy")
     problem, calls = counted(BUILTIN[name].build(size))
     prepared = Scipy().prepare(problem)
     for _ in range(2):
@@ -131,7 +138,7 @@ def test_scipy_counts_every_point_it_evaluates(name, size):
 
 
 def test_scipy_takes_its_options():
-    pytest.importorskip("scipy")
+    needs("scipy")
     problem, calls = counted(BUILTIN["sin"].build(None))
     prepared = Scipy().prepare(problem, order=2, maxiter=1)
     prepared.gradient(problem.x0.copy())
@@ -150,8 +157,7 @@ def test_peer_options_are_validated(tmp_path):
 
 
 def test_the_gradient_study_reports_their_evaluations_and_estimates(tmp_path):
-    pytest.importorskip("numdifftools")
-    pytest.importorskip("scipy")
+    needs("numdifftools", "scipy")
     config = tmp_path / "fd.toml"
     config.write_text('[timing]\nmin_sample_s = 0.0005\nrepeats = 2\n\n[[study]]\n'
                       'kind = "gradient"\nfamilies = ["log_sin"]\n'

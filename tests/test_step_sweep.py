@@ -375,7 +375,7 @@ def test_methods_csv_compares_the_adaptive_differences(sweep_run):
                                                                .build(None).x0[0])
         if row["status"] == "unsupported":
             assert row["backend"] in ("numdifftools", "scipy")
-            assert row["message"] == f"{row['backend']} is not installed: {INSTALL}"
+            assert row["message"].startswith(row["backend"]) and row["message"].endswith(INSTALL)
             continue
         assert row["status"] == "ok"
         value, reference = float(row["value"]), float(row["reference"])
@@ -390,7 +390,7 @@ def test_methods_csv_compares_the_adaptive_differences(sweep_run):
 
 def test_auto_beats_the_peers_on_exp_and_cancel_with_fewer_evaluations(sweep_run):
     pytest.importorskip("numdifftools")
-    pytest.importorskip("scipy")
+    pytest.importorskip("scipy", minversion="1.15")
     folder, _, _ = sweep_run
     rows = {(r["family"], r["backend"], r["variant"]): r
             for r in read_rows(folder / "run" / "step_methods.csv")}
