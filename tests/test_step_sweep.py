@@ -1,4 +1,7 @@
-"""The step-sweep study against finite-difference theory, the complex step, and the auto step."""
+"""The step-sweep study against finite-difference theory, the complex step, the auto step, and
+the adaptive differences beside numdifftools and SciPy."""
+
+import importlib.util
 
 import numpy as np
 import pytest
@@ -19,13 +22,21 @@ from diffbench.measure.sweep import (
     textbook_optimum,
     window_optimum,
 )
-from diffbench.reference import reference_gradient
+from diffbench.reference import Reference, reference_gradient
 from diffbench.report.plots import _theory_line
 from diffbench.report.sections import markdown_report
 from diffbench.results import read_rows
 from diffbench.runner import RunOptions, run
 from diffbench.studies import load_config
-from diffbench.studies.step_sweep import SUMMARY_COLUMNS, SWEEP_COLUMNS, StepSweepStudy, step_grid
+from diffbench.studies.step_sweep import (
+    COMPARED,
+    METHODS_COLUMNS,
+    SUMMARY_COLUMNS,
+    SWEEP_COLUMNS,
+    StepSweepStudy,
+    compare_methods,
+    step_grid,
+)
 
 EPS = np.finfo(float).eps
 
@@ -342,3 +353,94 @@ def test_gradient_study_reports_auto_cost_and_error_estimate(tmp_path):
     assert auto["f_evals"] == str(2 * LEVELS) and float(auto["err_max"]) <= 1e-5
     ratio = float(auto["err_estimate_ratio"])
     assert ratio == pytest.approx(float(auto["err_estimate"]) / float(auto["err_max"]))
+
+
+INSTALL = "pip install -e '.[peers]'"
+
+
+def test_methods_csv_compares_the_adaptive_differences(sweep_run):
+    """One row per method for each family of one input (relu and rosenbrock have more): its
+    error is |value − reference| / |reference| against the reference, its evaluations counted;
+    a peer that is not installed is ``unsupported`` with the install command."""
+    folder, _, _ = sweep_run
+    path = folder / "run" / "step_methods.csv"
+    with open(path) as handle:
+        assert tuple(handle.readline().strip().split(",")) == (*METHODS_COLUMNS, "case", "shard")
+    rows = read_rows(path)
+    assert [r["family"] for r in rows] == [f for f in ("exp", "sin", "cancel")
+                                           for _ in COMPARED]
+    evals = {"default": "2", "step=auto": str(2 * LEVELS), "numdifftools": "31"}
+    for row in rows:
+        assert row["component"] == "0" and row["point"] == str(BUILTIN[row["family"]]
+                                                               .build(None).x0[0])
+        if row["status"] == "unsupported":
+            assert row["backend"] in ("numdifftools", "scipy")
+            assert row["message"].startswith(row["backend"]) and row["message"].endswith(INSTALL)
+            continue
+        assert row["status"] == "ok"
+        value, reference = float(row["value"]), float(row["reference"])
+        assert float(row["err"]) == pytest.approx(abs(value - reference) / abs(reference),
+                                                  rel=1e-6, abs=4 * EPS)
+        key = row["variant"] if row["backend"] == "central" else row["backend"]
+        assert row["f_evals"] == evals.get(key, row["f_evals"])
+        assert (row["err_estimate"] == "") == (row["variant"] == "default"
+                                               and row["backend"] == "central")
+    assert "adaptive differences" in markdown_report(folder / "run")
+
+
+def test_auto_beats_the_peers_on_exp_and_cancel_with_fewer_evaluations(sweep_run):
+    pytest.importorskip("numdifftools")
+    pytest.importorskip("scipy", minversion="1.15")
+    folder, _, _ = sweep_run
+    rows = {(r["family"], r["backend"], r["variant"]): r
+            for r in read_rows(folder / "run" / "step_methods.csv")}
+    for family in ("exp", "cancel"):
+        auto = rows[(family, "central", "step=auto")]
+        for peer in ("numdifftools", "scipy"):
+            assert float(auto["err"]) <= float(rows[(family, peer, "default")]["err"])
+        assert int(auto["f_evals"]) < int(rows[(family, "numdifftools", "default")]["f_evals"])
+
+
+def test_methods_are_compared_only_on_one_smooth_input():
+    head = {"study": "step-sweep", "family": "x", "size": None}
+    problem = BUILTIN["sin"].build(None)
+    kinked = Reference(values=("0.5",), method="closed-form", digits=50, kinks=(0,))
+    assert compare_methods(problem, kinked, head) == []
+    flat = Reference(values=("0",), method="closed-form", digits=50)
+    assert compare_methods(problem, flat, head) == []
+    pair = BUILTIN["affine_square"].build(None)
+    assert compare_methods(pair, reference_gradient(pair), head) == []
+
+
+def test_methods_not_installed_are_unsupported_rows(checkout_plugins, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name in (
+        "numdifftools", "scipy") else find_spec(name, *args))
+    problem = BUILTIN["sin"].build(None)
+    rows = compare_methods(problem, reference_gradient(problem), {"family": "sin"})
+    status = {(r["backend"], r["variant"]): (r["status"], r["message"]) for r in rows}
+    assert status == {("central", "default"): ("ok", ""), ("central", "step=auto"): ("ok", ""),
+                      ("numdifftools", "default"): ("unsupported",
+                                                    f"numdifftools is not installed: {INSTALL}"),
+                      ("scipy", "default"): ("unsupported", f"scipy is not installed: {INSTALL}")}
+
+
+def test_methods_table_names_the_most_accurate_and_says_why_a_method_did_not_run():
+    from diffbench.report.markdown import table_to_markdown
+    from diffbench.report.tables import step_methods_table
+
+    def row(backend, variant, err, evals, status="ok", message=""):
+        return {"family": "exp", "size": "", "point": "20.0", "backend": backend,
+                "variant": variant, "status": status, "message": message, "err": err,
+                "f_evals": evals}
+
+    rows = [row("central", "default", "2e-09", "2"), row("central", "step=auto", "7e-16", "14"),
+            row("numdifftools", "default", "", "", "unsupported",
+                f"numdifftools is not installed: {INSTALL}"),
+            row("scipy", "default", "7e-16", "11", message="scipy: status -1 at x[0]: …")]
+    text = table_to_markdown(step_methods_table(rows))
+    assert "| central | central (step=auto) | numdifftools | scipy | most accurate |" in text
+    assert ("| exp | 20 | 2e-09 (2) | 7e-16 (14) | unsupported | 7e-16 (11) | "
+            "central (step=auto), scipy |") in text
+    assert (f"exp: numdifftools is not installed: {INSTALL}; exp: scipy: status -1 at x[0]: …"
+            in text)

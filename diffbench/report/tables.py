@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -88,6 +89,50 @@ def step_summary_table(rows: Sequence[Mapping[str, str]],
                 "err_near", "slope_roundoff", "slope_truncation", "h_theory",
                 "err_theory", "h_noise", "err_noise")),
         )
+    return table
+
+
+def _method_cell(row: Mapping[str, str] | None) -> str:
+    if row is None:
+        return "–"
+    if row.get("status") != "ok":
+        return status_cell(row)
+    return f"{fmt.short(row.get('err'))} [dim]({fmt.integer(row.get('f_evals'))})[/dim]"
+
+
+def step_methods_table(rows: Sequence[Mapping[str, str]],
+                       title: str = "adaptive differences: error (evaluations of f)") -> Table:
+    """One line per family of one input; per method, its relative error against the 50-digit
+    reference and, in brackets, its evaluations of f; ``most accurate`` names the methods with
+    the smallest error.  A method that did not run shows its status; the caption gives every
+    message (why it did not run, or what the method reported), with the families it concerns.
+    """
+    methods = list(dict.fromkeys(backend_cell(row) for row in rows))
+    cases: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
+    notes: dict[str, list[str]] = {}
+    for row in rows:
+        cases.setdefault((row["family"], row.get("size", ""), row.get("point", "")), {})[
+            backend_cell(row)] = row
+        message = row.get("message", "")
+        if message:
+            named = message if message.startswith(row["backend"]) else (
+                f"{backend_cell(row)}: {message}")
+            notes.setdefault(named, []).append(case_cell(row))
+    caption = escape("; ".join(f"{', '.join(families)}: {message}"
+                               for message, families in notes.items()))
+    table = Table(title=title, header_style="bold", caption=caption or None)
+    table.add_column("family", no_wrap=True)
+    table.add_column("x", justify="right", no_wrap=True)
+    for method in methods:
+        table.add_column(method.replace(" (", "\n("), justify="right", no_wrap=True)
+    table.add_column("most accurate", no_wrap=True)
+    for (family, size, point), by_method in cases.items():
+        errors = {method: float(row["err"]) for method, row in by_method.items()
+                  if row.get("status") == "ok" and row.get("err")}
+        least = min(errors.values(), default=None)
+        table.add_row(case_cell({"family": family, "size": size}), fmt.short(point),
+                      *(_method_cell(by_method.get(method)) for method in methods),
+                      ", ".join(m for m, err in errors.items() if err == least) or "–")
     return table
 
 

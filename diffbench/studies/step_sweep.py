@@ -4,7 +4,9 @@ One case is a family at a size; it sweeps the partial derivative along a few com
 (all of them for one input), each against the 50-digit reference, over ``h_shifts`` copies of
 the grid shifted by fractions of a grid step, and summarizes each component × rule: the
 measured optimum with its spread over the shifts, the slopes, the fitted error model, and the
-textbook and noise-aware theory.
+textbook and noise-aware theory.  For a family of one input without kinks it also compares the
+adaptive differences (``COMPARED``): each method's derivative, its error against the 50-digit
+reference and its evaluations of f.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+import mpmath
 import numpy as np
 
+from ..backends import UnsupportedCase, registry, variant_label
+from ..families import Problem
 from ..measure.differences import DIFFERENCE_RULES, CoordinateLine, NotAnalytic, difference
 from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
@@ -34,6 +39,15 @@ SUMMARY_COLUMNS = (
     "f_value", "d2", "d3", "sigma_eps", "h_theory", "err_theory",
     "sigma_noise", "h_noise", "err_noise",
 )
+METHODS_COLUMNS = (
+    "study", "family", "size", "component", "point", "backend", "variant", "status", "message",
+    "value", "reference", "err", "f_evals", "err_estimate",
+)
+COMPARED: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("central", {}), ("central", {"step": "auto"}), ("numdifftools", {}), ("scipy", {}),
+)
+"""The methods of ``step_methods.csv``, each with its defaults: the textbook step (for scale),
+diffbench's adaptive step, and the adaptive peers."""
 
 
 def step_grid(extra: dict[str, Any], x: float) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +89,8 @@ class StepSweepStudy(Study):
     needs_backends = False
     settings = {"h_min": 1e-16, "h_max": 0.1, "h_points": 121, "h_log": True,
                 "h_relative": True, "h_shifts": 4, "components": 3}
-    files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS}
+    files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS,
+             "step_methods.csv": METHODS_COLUMNS}
     csv_name = "step_sweep.csv"
     summary_name = "step_summary.csv"
 
@@ -105,10 +120,7 @@ class StepSweepStudy(Study):
         except NoReference as exc:
             return {self.csv_name: [{**head, "status": "no-reference", "message": str(exc)}]}
         except Exception as exc:  # one failing case is a row, never a crash of the run
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            return {self.csv_name: [{**head, "status": "error", "message":
-                                     f"{type(exc).__name__}: {exc} ({where.name}, "
-                                     f"line {where.lineno})"}]}
+            return {self.csv_name: [{**head, "status": "error", "message": failure(exc)}]}
         sweep, summary = [], []
         reference = found.as_float()
         for index in swept_components(found, self.spec.extra["components"]):
@@ -117,7 +129,8 @@ class StepSweepStudy(Study):
             rows, sums = self._sweep(section, float(reference[index]), at)
             sweep += rows
             summary += sums
-        return {self.csv_name: sweep, self.summary_name: summary}
+        return {self.csv_name: sweep, self.summary_name: summary,
+                "step_methods.csv": compare_methods(problem, found, head)}
 
     def _sweep(self, section: CoordinateLine, reference: float, at: dict[str, Any]):
         """Rows for every rule × h at one component, smallest h first, and one summary row per
@@ -171,3 +184,52 @@ class StepSweepStudy(Study):
                 rule, sigma, theory["d2"], theory["d3"])
             row[h_key], row[err_key] = h, None if err is None else err / scale
         return row
+
+
+def failure(exc: Exception) -> str:
+    """An exception as a row's message: its type, text, and where it was raised."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({where.name}, line {where.lineno})"
+
+
+def compare_methods(problem: Problem, reference: Reference,
+                    head: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per method of ``COMPARED`` for a family of one input without kinks and with a
+    non-zero derivative (none otherwise): its derivative at x0, the relative error against
+    the reference at the reference's precision, its evaluations of f and its own relative
+    error estimate.  A method that cannot run here is a row with its status and why."""
+    if problem.n != 1 or reference.kinks or mpmath.mpf(reference.values[0]) == 0:
+        return []
+    at = {**head, "component": 0, "point": float(problem.x0[0]),
+          "reference": float(reference.values[0])}
+    return [_method_row(problem, reference, name, options, at) for name, options in COMPARED]
+
+
+def _method_row(problem: Problem, reference: Reference, name: str, options: dict[str, Any],
+                at: dict[str, Any]) -> dict[str, Any]:
+    """The row of one method: status ``ok``, ``unsupported``, ``nan`` or ``error``."""
+    row = {**at, "backend": name, "variant": variant_label(options), "status": "ok",
+           "message": ""}
+    backend = registry().get(name)
+    reason = (f"{name} is not a registered backend: pip install -e '.[peers]'"
+              if backend is None else backend.unavailable())
+    if reason:
+        return {**row, "status": "unsupported", "message": reason}
+    try:
+        backend.load()
+        prepared = backend.prepare(problem, **options)
+        value = float(np.asarray(prepared.gradient(problem.x0.copy()), dtype=float).ravel()[0])
+    except UnsupportedCase as exc:
+        return {**row, "status": "unsupported", "message": str(exc)}
+    except Exception as exc:  # one failing method is a row, never a crash of the run
+        return {**row, "status": "error", "message": failure(exc)}
+    row.update(value=value, f_evals=prepared.stats().get("f_evals"), message=prepared.note())
+    if not np.isfinite(value):
+        return {**row, "status": "nan", "message": row["message"] or "the derivative is not finite"}
+    estimates = prepared.error_estimates()
+    if estimates is not None and value != 0.0:
+        row["err_estimate"] = float(np.ravel(estimates)[0]) / abs(value)
+    with mpmath.workdps(reference.digits):
+        exact = mpmath.mpf(reference.values[0])
+        row["err"] = float(abs(mpmath.mpf(value) - exact) / abs(exact))
+    return row
