@@ -4,13 +4,13 @@
 
 * omega = T(gradient) / T(numpy f) for Rosenbrock at n = 1,000,000 (the cheap-gradient
   principle: a small constant; target <= 4) and the time per gradient at n = 10 (target
-  <= 30 us);
+  <= 30 us), and omega for the mlp family at width 256 (65,792 inputs);
 * the tracemalloc peak of one gradient of a 50-step chain y <- sin(y) 1.01 + 0.1 y on 10^6
   values, with the engine's release of cotangents and saved values on and off.
 
-HIPS autograd and PyTorch are timed in the same run when they can be imported.  Times are
-medians of calibrated samples (each at least ~10 ms, taken with perf_counter_ns), the samples
-of f and of every gradient interleaved so that they see the same machine.
+HIPS autograd and PyTorch are timed on Rosenbrock in the same run when they can be imported.
+Times are medians of calibrated samples (each at least ~10 ms, taken with perf_counter_ns), the
+samples of f and of every gradient interleaved so that they see the same machine.
 
 Before timing, the allocator is settled as in every diffbench timing
 (``diffbench.measure.timing.settle_allocator``).
@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 import diffbench.ad as ad
+from diffbench.families import BUILTIN
 from diffbench.families.vector import rosenbrock
 from diffbench.measure.timing import settle_allocator
 
@@ -84,16 +85,28 @@ def other_gradients(x: np.ndarray) -> dict[str, Callable[[], object]]:
     return found
 
 
-def rosenbrock_timings(n: int, samples: int) -> None:
-    x = np.random.default_rng(0).uniform(-2.0, 2.0, n)
-    gradient = ad.grad(lambda x: rosenbrock(x, ad))
-    fns = {"numpy f": lambda: rosenbrock(x, np), "diffbench.ad": lambda: gradient(x)}
-    times = median_times({**fns, **other_gradients(x)}, samples)
+def gradient_timings(title: str, fn: Callable, x: np.ndarray, samples: int,
+                     peers: dict[str, Callable[[], object]]) -> None:
+    """Print T(numpy f), and T(gradient) and omega for the engine and the given peers."""
+    gradient = ad.grad(lambda x: fn(x, ad))
+    fns = {"numpy f": lambda: fn(x, np), "diffbench.ad": lambda: gradient(x)}
+    times = median_times({**fns, **peers}, samples)
     t_f = times.pop("numpy f")
-    print(f"\nRosenbrock, n = {n:,}: numpy f {t_f * 1e6:,.1f} us")
+    print(f"\n{title}: numpy f {t_f * 1e6:,.1f} us")
     for name, t_g in times.items():
         print(f"  {name:<14} gradient {t_g * 1e6:>10,.1f} us   omega = T(grad) / T(f) = "
               f"{t_g / t_f:5.2f}")
+
+
+def rosenbrock_timings(n: int, samples: int) -> None:
+    x = np.random.default_rng(0).uniform(-2.0, 2.0, n)
+    gradient_timings(f"Rosenbrock, n = {n:,}", rosenbrock, x, samples, other_gradients(x))
+
+
+def mlp_timings(width: int, samples: int) -> None:
+    problem = BUILTIN["mlp"].build(width)
+    gradient_timings(f"mlp, width {width} ({problem.n:,} inputs)", problem.fn, problem.x0,
+                     samples, {})
 
 
 def chain(x, ops, steps: int = 50):
@@ -130,6 +143,7 @@ def main() -> None:
     settle_allocator()
     rosenbrock_timings(1_000_000, samples)
     rosenbrock_timings(10, samples)
+    mlp_timings(256, samples)
     chain_memory(1_000_000)
 
 

@@ -38,6 +38,18 @@ EXACT_SENSITIVITY_MAX_N = 8
 SENSITIVITY_PROBES = 3
 """Random-sign perturbations of x for the sensitivity beyond ``EXACT_SENSITIVITY_MAX_N``."""
 KEY_PROBES = 2
+LARGE_N = 100_000
+"""From this many inputs, where one evaluation of f at high precision takes seconds, the key
+and the sensitivity take one probe each instead of ``KEY_PROBES`` and
+``SENSITIVITY_PROBES``."""
+
+
+def sensitivity_probes(n: int) -> int:
+    return 1 if n >= LARGE_N else SENSITIVITY_PROBES
+
+
+def key_probes(n: int) -> int:
+    return 1 if n >= LARGE_N else KEY_PROBES
 """Points beside x0 at which f enters the cache key."""
 ADDPREC = 10
 """``mpmath.diff``'s default extra precision (bits) for its step."""
@@ -149,7 +161,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 def diff_evaluations(n: int) -> int:
     """Evaluations of f per component that the ``mpmath-diff`` reference costs: two for the
     central difference, two for each perturbation that the sensitivity needs."""
-    perturbations = n if n <= EXACT_SENSITIVITY_MAX_N else SENSITIVITY_PROBES
+    perturbations = n if n <= EXACT_SENSITIVITY_MAX_N else sensitivity_probes(n)
     return 2 * (1 + perturbations)
 
 
@@ -303,7 +315,7 @@ def sensitivity(gradient_at: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
 
     Up to ``EXACT_SENSITIVITY_MAX_N`` inputs exactly: S = max_i Σ_j |Δ_j g_i| / τ over the
     perturbations x_j → x_j (1 + τ).  Beyond, a lower estimate: the max over
-    ``SENSITIVITY_PROBES`` seeded random-sign perturbations δ_j = ±τ |x_j| of
+    ``sensitivity_probes(n)`` seeded random-sign perturbations δ_j = ±τ |x_j| of
     ‖g(x + δ) − g(x)‖∞ / τ.  τ = min(eps, 10^(-digits/2)) keeps the perturbed points within
     float64's rounding of x (S is the linear response, the same to first order as with eps)
     and leaves digits/2 digits to each difference.  Kink components are neither perturbed
@@ -329,7 +341,7 @@ def sensitivity(gradient_at: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
         else:
             rng = np.random.default_rng([n, 3])
             largest = mpmath.mpf(0)
-            for _ in range(SENSITIVITY_PROBES):
+            for _ in range(sensitivity_probes(n)):
                 signs = np.where(keep, rng.choice([-1.0, 1.0], n), 0.0)
                 moved = x + mpmath_ops.asarray(signs * tau * np.abs(x0))
                 change = mpmath_ops.abs(gradient_at(moved) - base)
@@ -369,7 +381,7 @@ def _evaluate(problem: Problem, x: np.ndarray, digits: int) -> str:
 
 
 def probe_points(problem: Problem, digits: int) -> list[np.ndarray]:
-    """``KEY_PROBES`` seeded points beside x0: x0_j (1 + 10^(-digits/2) u_j) (or
+    """``key_probes(n)`` seeded points beside x0: x0_j (1 + 10^(-digits/2) u_j) (or
     10^(-digits/2) u_j where x0_j = 0), u uniform in [−1, 1], as mpf arrays at ``digits``.
 
     So close that f's float64 behaviour is that at x0, yet f's high-precision values there
@@ -379,7 +391,7 @@ def probe_points(problem: Problem, digits: int) -> list[np.ndarray]:
     with mpmath.workdps(digits):
         x = mpmath_ops.asarray(problem.x0)
         return [x + mpmath_ops.asarray(scale * rng.uniform(-1.0, 1.0, problem.n))
-                for _ in range(KEY_PROBES)]
+                for _ in range(key_probes(problem.n))]
 
 
 def _key(problem: Problem, digits: int, method: str, values: list[str]) -> str:

@@ -36,7 +36,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "swell_fit.csv": ("family", "representation", "points", "size_min", "size_max",
                       "factor_per_step", "exponent", "growth"),
     "scaling_fit.csv": ("family", "backend", "variant", "metric", "exponent", "ci_low",
-                        "ci_high", "overhead_bound"),
+                        "ci_high", "fit"),
 }
 """Per file, the columns its readers rely on."""
 
@@ -51,10 +51,11 @@ NUMERIC = frozenset({
     "err_min", "err_near", "slope_roundoff", "slope_truncation", "f_value", "d2", "d3",
     "sigma_eps", "h_theory", "err_theory", "sigma_noise", "h_noise", "err_noise", "nodes_f",
     "nodes_df", "ratio", "measure_s", "points", "size_min", "size_max", "factor_per_step",
-    "exponent", "rms_exponential", "rms_power", "ci_low", "ci_high", "r2", "n_min", "n_max",
+    "exponent", "rms_exponential", "rms_power", "ci_low", "ci_high", "n_min", "n_max",
+    "overhead_share", "h_opt_low", "h_opt_high",
 })
 """Columns whose cells are numbers (or empty)."""
-BOOLEAN = frozenset({"unstable", "reference_same_engine", "vanished", "overhead_bound"})
+BOOLEAN = frozenset({"unstable", "reference_same_engine", "vanished"})
 """Columns whose cells are ``true``, ``false`` (or empty)."""
 
 

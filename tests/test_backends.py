@@ -1,6 +1,7 @@
 """Central differences within their theory; JAX against the 50-digit reference."""
 
 import importlib.util
+import tracemalloc
 
 import mpmath
 import numpy as np
@@ -8,9 +9,9 @@ import pytest
 
 import diffbench.ops.mpmath_ops as mp_ops
 from diffbench.backends import registry, variant_label
-from diffbench.backends.central import central_steps
-from diffbench.families import BUILTIN
-from diffbench.measure.error import gradient_error
+from diffbench.backends.central import central_step
+from diffbench.families import BUILTIN, Problem
+from diffbench.measure.error import gradient_error, relative_errors
 from diffbench.reference import reference_gradient
 
 EPS = np.finfo(float).eps
@@ -36,7 +37,7 @@ def test_central_differences_error_within_theory(name, size):
     (x,) = problem.x0
     with mpmath.workdps(40):
         third = abs(mpmath.diff(lambda t: problem.f(mp_ops.asarray([t]), mp_ops), x, 3))
-    h = central_steps(problem.x0)[0]
+    h = central_step(x)
     bound = h**2 * float(third) / 6 + EPS * abs(problem.f(problem.x0)) / h
     assert abs(gradient[0] - reference[0]) <= 4 * bound
     assert prepared.stats()["f_evals"] == 2
@@ -56,10 +57,70 @@ def test_central_differences_on_sin_are_eps_two_thirds_accurate():
     assert 1e-14 < error < 10 * EPS ** (2 / 3)
 
 
-def test_central_step_is_textbook_and_exact():
-    x = np.array([0.0, 3.0, -1e4])
-    steps = central_steps(x)
-    np.testing.assert_allclose(steps, EPS ** (1 / 3) * np.array([1.0, 3.0, 1e4]))
+def test_central_step_is_textbook():
+    for x, scale in ((0.0, 1.0), (0.5, 1.0), (3.0, 3.0), (-1e4, 1e4)):
+        assert central_step(x) == pytest.approx(EPS ** (1 / 3) * scale, rel=1e-15)
+
+
+# x_i where the textbook step is not representable: (x + h) − x differs from h by ~1e-11·h.
+AWKWARD = np.array([1e4 + 1 / 3, 3.0 + 1 / 7, -2e3 - 1 / 9, 0.7, 5e5 + 0.1])
+WEIGHTS = np.array([1.0, -2.5, 0.3, 7.0, -0.01])
+
+
+def _shifted_quadratic(x, ops):
+    """Σ w_i d_i + Σ (d_i / (1 + |c_i|))², d = x − c, c = AWKWARD: gradient w at x = c."""
+    d = x - AWKWARD
+    return ops.sum(WEIGHTS * d) + ops.sum((d / (1.0 + np.abs(AWKWARD))) ** 2)
+
+
+@pytest.mark.parametrize("step", ["default", "auto"])
+def test_central_differences_take_the_exact_step(step):
+    """At x = c, x ± h'e_i − c is exactly ±h'e_i and f(x ± h'e_i) = ±w_i h' + (tiny) to
+    rounding, so with the exact step h' = (x + h) − x the quotient is w_i to a few eps; dividing
+    by the nominal h would be off by |h' − h|/h, 3e3 to 3e4 eps here."""
+    off = [abs(((x + central_step(x)) - x) - central_step(x)) / central_step(x)
+           for x in AWKWARD]
+    assert min(off) > 1e3 * EPS  # the exact step matters at every component
+    problem = Problem("shifted", None, _shifted_quadratic, AWKWARD.copy())
+    gradient = registry()["central"].prepare(problem, step=step).gradient(problem.x0.copy())
+    assert np.max(relative_errors(gradient, WEIGHTS)) <= 8 * EPS
+
+
+@pytest.mark.parametrize("step", ["default", "auto"])
+def test_central_gradient_leaves_x_bitwise_unchanged(step):
+    x = np.random.default_rng(7).standard_normal(50) * np.logspace(-3, 5, 50)
+    x[::7] = AWKWARD[0]
+    before = x.tobytes()
+    problem = Problem("shifted", None, lambda v, ops: ops.sum(ops.sin(v) * v), x.copy())
+    registry()["central"].prepare(problem, step=step).gradient(x)
+    assert x.tobytes() == before
+
+
+def _few(x, ops):
+    """Reads four entries and the last: its own peak does not grow with n."""
+    return ops.sum(x[:4] ** 2) + x[-1]
+
+
+def _peak(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_central_gradient_makes_no_copy_of_x():
+    """Peak beyond f's own peak and the 8n-byte output: a few hundred bytes at n = 10^4 and at
+    10^5 (a copy of x, or a list of n floats, would add 8n or more)."""
+    extra = {}
+    for n in (10**4, 10**5):
+        x = np.linspace(1.0, 2.0, n)
+        prepared = registry()["central"].prepare(Problem("few", n, _few, x.copy()))
+        own = _peak(lambda x=x: _few(x, np))
+        extra[n] = _peak(lambda x=x, prepared=prepared: prepared.gradient(x)) - own - 8 * n
+    assert max(extra.values()) < 4096
+    assert abs(extra[10**5] - extra[10**4]) < 2048
 
 
 def test_central_relu_kink_gives_one_half():

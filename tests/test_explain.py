@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from diffbench.cli import app
 from diffbench.explain import ExplainError, explain, parse_point
 from diffbench.explain.graph import Node
+from diffbench.explain.parse import FUNCTIONS
 from diffbench.explain.paths import count_paths
+from diffbench.ops import ARITY
 from diffbench.report.mermaid import mermaid_flowchart
 
 runner = CliRunner()
@@ -75,6 +77,15 @@ def test_every_function_and_alias_matches_sympy():
     for entry in explanation.inputs:
         assert entry.engine == pytest.approx(entry.symbolic.value, rel=1e-13)
         assert entry.path_sum == pytest.approx(entry.engine, rel=1e-13)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_function_of_the_op_list_is_explained(name):
+    """The engine's, SymPy's and the paths' derivative of each function, at a smooth point."""
+    text = f"{name}(x)" if ARITY[name] == 1 else f"{name}(x, 2*x - 1)"
+    entry, = explain(text, {"x": 0.4}).inputs
+    assert entry.engine == pytest.approx(entry.symbolic.value, rel=1e-14)
+    assert entry.path_sum == pytest.approx(entry.engine, rel=1e-14)
 
 
 def test_kinks_and_infinite_derivatives_follow_each_convention():

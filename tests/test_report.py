@@ -125,11 +125,11 @@ def test_report_prints_exactly_the_tables_the_run_printed(tmp_path):
     assert reported.exit_code == 0, reported.output
     assert ran.stdout == reported.stdout + f"results in {out}\n"
     for title in ("gradient study", "scaling study", "fitted exponents",
-                  "the textbook table, measured", "step sweep", "swell study",
-                  "growth of the gradient's size"):
+                  "the textbook table, measured", "step sweep", "adaptive differences",
+                  "swell study", "growth of the gradient's size"):
         assert title in reported.stdout
     markdown = (out / "report.md").read_text()
-    assert markdown.count("### ") == 7 and "### the textbook table, measured" in markdown
+    assert markdown.count("### ") == 8 and "### the textbook table, measured" in markdown
     assert "the textbook table, measured" in (out / "claims.md").read_text()
 
 

@@ -186,3 +186,17 @@ def test_merge_refuses_an_incomplete_set_unless_partial(tmp_path):
     assert "merged 1 of 2 shards" in partial.output and "2/2 missing" in partial.output
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["missing_shards"] == [
         "2/2"]
+
+
+def test_the_columns_readers_need_are_the_columns_studies_write():
+    from diffbench.schema import BOOLEAN, NUMERIC, REQUIRED
+    from diffbench.studies import STUDIES
+
+    written = {}
+    for study in STUDIES.values():
+        written.update(study.files)
+        written.update({name: columns for name, (columns, _) in study.summaries.items()})
+    for name, required in REQUIRED.items():
+        assert set(required) <= set(written[name]), (name, set(required) - set(written[name]))
+    typed = NUMERIC | BOOLEAN
+    assert typed <= {column for columns in written.values() for column in columns}

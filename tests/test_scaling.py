@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from diffbench.cli import app
 from diffbench.measure.fit import line_fit, loglog_fit
-from diffbench.measure.scaling_fit import FIT_COLUMNS, fit_all, fit_metric
+from diffbench.measure.scaling_fit import EXTRA_BYTES_FLOOR, FIT_COLUMNS, extra_bytes, fit_all
 from diffbench.report.claims import CLAIMS, verdict, write_claims
 from diffbench.results import CsvWriter, read_rows
 from diffbench.studies.gradient import COLUMNS
@@ -25,19 +25,27 @@ def test_fit_recovers_known_exponents_from_noisy_data(exponent):
     assert fit.r2 > 0.95 or exponent == 0.0
 
 
-def test_fit_ignores_the_fixed_overhead():
-    n = np.geomspace(10, 1e6, 11)
-    cost = 30e-6 + 1e-8 * n  # a fixed 30 µs, then linear
-    points = list(zip(n, cost, strict=True))
-    fit = fit_metric(points)
-    assert fit["exponent"] == pytest.approx(1.0, abs=0.12)
-    assert fit["n_min"] >= 10_000 and not fit["overhead_bound"]
-    assert loglog_fit(n, cost).slope < 0.7  # fitting every size would mislead
+def test_fits_model_the_fixed_overhead_of_costs_and_fit_omega_as_a_line():
+    n = np.geomspace(10, 1e6, 9)
+    rows = [{"family": "f", "backend": "b", "variant": "default", "status": "ok",
+             "n_inputs": str(size), "time_s": str(30e-6 + 1e-8 * size),  # 30 µs, then linear
+             "omega": str(3.0 * size ** -0.05)} for size in n]
+    fits = {f["metric"]: f for f in fit_all(rows)}
+    time = fits["time_s"]
+    assert time["fit"] == "overhead" and time["exponent"] == pytest.approx(1.0, abs=0.01)
+    assert time["ci_low"] <= 1.0 <= time["ci_high"] and time["overhead_share"] > 0.9
+    assert loglog_fit(n, 30e-6 + 1e-8 * n).slope < 0.7  # a plain line would mislead
+    omega = fits["omega"]
+    assert omega["fit"] == "line" and omega["exponent"] == pytest.approx(-0.05)
 
 
-def test_fit_with_fewer_than_three_sizes_above_overhead_is_flagged():
-    fit = fit_metric([(10, 1.0), (100, 1.1), (1000, 1.2), (10000, 1.3)])
-    assert fit["overhead_bound"] and fit["points"] == 3
+def test_extra_memory_is_the_methods_own_and_has_a_floor():
+    rows = [{"family": "f", "backend": "b", "variant": "default", "status": "ok",
+             "n_inputs": str(size), "peak_bytes": str(8 * size + 5000 + 16 * size),
+             "f_peak_bytes": str(5000 + 16 * size)} for size in (10, 100, 1000, 10_000)]
+    assert [extra_bytes(row) for row in rows] == [EXTRA_BYTES_FLOOR] * 4
+    (fit,) = [f for f in fit_all(rows) if f["metric"] == "extra_bytes"]
+    assert fit["fit"] == "line" and fit["exponent"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_line_fit_interval_and_r2():
@@ -47,37 +55,42 @@ def test_line_fit_interval_and_r2():
     assert line_fit([0, 1], [0, 1]).ci == (-np.inf, np.inf)
 
 
-@pytest.mark.parametrize("claimed,measured,word", [
-    (1, 1.05, "holds"), (1, 0.72, "holds"), (2, 1.5, "off"), (0, 1.0, "wrong"),
-    (2, 2.9, "wrong"), (1, None, "n/a"),
+@pytest.mark.parametrize("claimed,interval,word", [
+    (1, (0.9, 1.1), "holds"), (0, (-0.3, 0.3), "holds"), (1, (0.8, 1.4), "unclear"),
+    (0, (0.31, 0.5), "wrong"), (2, (1.2, 1.69), "wrong"), (1, (-np.inf, np.inf), "unclear"),
+    (1, (0.5, np.inf), "unclear"), (1, None, "n/a"),
 ])
-def test_verdict(claimed, measured, word):
-    assert verdict(claimed, measured) == word
-    assert verdict(claimed, measured, overhead_bound=True) in ("unclear", "n/a")
+def test_a_verdict_reads_the_whole_interval(claimed, interval, word):
+    assert verdict(claimed, interval) == word
 
 
 def synthetic_scaling(run_dir, exponents):
-    """scaling.csv rows whose time grows as n^p for each (backend, variant) given."""
+    """scaling.csv rows, f linear, whose ω grows as n^p and extra memory as n^q for each
+    (backend, variant) given as (p, q)."""
     run_dir.mkdir()
     writer = CsvWriter(run_dir / "scaling.csv", (*COLUMNS, "case", "shard"))
-    for (backend, variant), (p_time, p_memory) in exponents.items():
-        for n in (100, 1000, 10_000, 100_000):
+    rng = np.random.default_rng(5)
+    for (backend, variant), (p_omega, p_memory) in exponents.items():
+        for n in (100, 1000, 10_000, 100_000, 1_000_000):
+            noise = float(np.exp(rng.normal(0, 0.02)))
+            omega = 3.0 * n**p_omega * noise
             writer.write({"study": "scaling", "family": "rosenbrock", "size": n,
                           "n_inputs": n, "backend": backend, "variant": variant,
-                          "status": "ok", "time_s": 1e-6 * n**p_time,
-                          "peak_bytes": 10.0 * n**p_memory, "f_peak_bytes": 8 * n,
-                          "omega": 3.0, "digits": 15.0, "expr_nodes": 4 * n})
+                          "status": "ok", "time_s": 1e-8 * n * omega, "f_time_s": 1e-8 * n,
+                          "f_method": "numpy", "peak_bytes": 8 * n + 100.0 * n**p_memory,
+                          "f_peak_bytes": 0, "memory_method": "tracemalloc",
+                          "omega": omega, "digits": 15.0, "expr_nodes": 4 * n})
     writer.close()
 
 
 def test_claims_table_from_synthetic_fits(tmp_path):
     run_dir = tmp_path / "run"
-    synthetic_scaling(run_dir, {("central", "default"): (2.0, 1.0),
-                                ("reverse", "default"): (1.0, 1.0),
-                                ("sympy", "default"): (1.0, 0.0)})
+    synthetic_scaling(run_dir, {("central", "default"): (1.0, 1.0),
+                                ("reverse", "default"): (0.0, 1.0),
+                                ("sympy", "default"): (0.0, 0.0)})
     rows = read_rows(run_dir / "scaling.csv")
     fits = {(f["backend"], f["metric"]): f["exponent"] for f in fit_all(rows)}
-    assert fits["central", "time_s"] == pytest.approx(2.0)
+    assert fits["central", "omega"] == pytest.approx(1.0, abs=0.02)
     assert fits["sympy", "size"] == pytest.approx(1.0)
     from diffbench.results import write_csv
 
@@ -86,11 +99,12 @@ def test_claims_table_from_synthetic_fits(tmp_path):
     text = (run_dir / "claims.md").read_text()
     lines = {line.split("|")[1].strip(): line for line in text.splitlines()
              if line.startswith("| ") and "rosenbrock" in line}
-    assert "holds" in lines["central differences"].split("|")[5]  # time 2 vs claimed 2
-    assert "wrong" in lines["central differences"].split("|")[8]  # memory 1 vs claimed 0
-    assert "holds" in lines["native reverse mode"].split("|")[5]
-    assert "wrong" in lines["SymPy"].split("|")[5]  # evaluation is O(n), not "O(1)"
-    assert "holds" in lines["SymPy"].split("|")[8]  # the expression is O(n)
+    assert "holds" in lines["central differences"].split("|")[5]  # ω ∝ n: n passes of f
+    assert "wrong" in lines["central differences"].split("|")[9]  # memory 1 vs claimed 0
+    assert "holds" in lines["native reverse mode"].split("|")[5]  # ω constant
+    assert "holds" in lines["native reverse mode"].split("|")[9]
+    assert "wrong" in lines["SymPy"].split("|")[5]  # ω constant, not falling as "O(1)" would
+    assert "holds" in lines["SymPy"].split("|")[9]  # the expression is O(n)
     assert {c.method for c in CLAIMS} >= {"central differences", "JAX forward (jacfwd)"}
 
 
@@ -110,7 +124,7 @@ backends = [{backends}]
 
 def test_sizes_after_a_timeout_are_skipped_not_attempted(tmp_path):
     config = tmp_path / "s.toml"
-    config.write_text(SCALING.format(budget=2.0, backends='"sympy", "reverse"')
+    config.write_text(SCALING.format(budget=4.0, backends='"sympy", "reverse"')
                       .replace("[4, 16, 64, 256]", "[4, 16, 3000, 6000, 12000]"))
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(config), "--out", str(out), "-q", "--no-plots"])
@@ -135,7 +149,8 @@ def test_scaling_run_writes_fits_claims_and_plot(tmp_path):
     assert result.exit_code == 0, result.output
     fits = read_rows(out / "scaling_fit.csv")
     assert tuple(fits[0]) == FIT_COLUMNS
-    assert {f["metric"] for f in fits} >= {"time_s", "peak_bytes", "f_evals"}
+    assert {f["metric"] for f in fits} >= {"time_s", "omega", "extra_bytes", "rss_peak_bytes",
+                                          "f_evals"}
     f_evals = next(f for f in fits if f["backend"] == "central" and f["metric"] == "f_evals")
     assert float(f_evals["exponent"]) == pytest.approx(1.0)
     claims = (out / "claims.md").read_text()

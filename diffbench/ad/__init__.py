@@ -1,6 +1,7 @@
 """diffbench's native reverse-mode automatic differentiation engine.
 
-The module is an ops namespace of the families' contract, so ``fn(x, ad)`` traces::
+The module is an ops namespace of the families' contract (its elementwise functions generated
+from :data:`diffbench.ops.UNARY`), so ``fn(x, ad)`` traces::
 
     import diffbench.ad as ad
     g = ad.grad(lambda x: rosenbrock(x, ad))(x0)        # float64 in, float64 gradient out
@@ -12,6 +13,7 @@ keeps every cotangent and saved value alive instead (to measure what release sav
 
 Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``;
 a non-scalar output needs a seed, and a second backward needs ``retain_graph=True`` on the first.
+Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).
 """
 
 from __future__ import annotations
@@ -21,48 +23,40 @@ from collections.abc import Callable
 import numpy as np
 
 from diffbench.ad.engine import (
+    FIRST,
     Box,
     GradientFunction,
+    Record,
     Tape,
     TapeStats,
     apply,
-    apply_binary,
     backward,
     grad,
     value_and_grad,
 )
+from diffbench.ops import CONTRACT, UNARY
 
 
 def _elementwise(op: str) -> Callable[[object], object]:
     def fn(x: object) -> object:
-        return x.tape.unary(op, x) if type(x) is Box else apply(op, x)
+        return x.tape.record(op, FIRST, x) if type(x) is Box else apply(op, x)
 
     fn.__name__ = fn.__qualname__ = op
     fn.__doc__ = f"Elementwise {op}, traced when ``x`` is."
     return fn
 
 
-sin = _elementwise("sin")
-cos = _elementwise("cos")
-tan = _elementwise("tan")
-exp = _elementwise("exp")
-log = _elementwise("log")
-log1p = _elementwise("log1p")
-expm1 = _elementwise("expm1")
-sqrt = _elementwise("sqrt")
-tanh = _elementwise("tanh")
-arctan = _elementwise("arctan")
-abs = _elementwise("abs")  # noqa: A001 - the contract's name
+globals().update({op: _elementwise(op) for op in UNARY})
 
 
 def maximum(x: object, y: object) -> object:
     """Elementwise max; at a tie the cotangent goes to ``y`` (so relu'(0) = 0)."""
-    return apply_binary("maximum", x, y)
+    return apply("maximum", x, y)
 
 
 def minimum(x: object, y: object) -> object:
     """Elementwise min; at a tie the cotangent goes to ``y``."""
-    return apply_binary("minimum", x, y)
+    return apply("minimum", x, y)
 
 
 def where(condition: object, a: object, b: object) -> object:
@@ -72,7 +66,7 @@ def where(condition: object, a: object, b: object) -> object:
 
 def sum(x: object, axis: int | tuple[int, ...] | None = None) -> object:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
-    return x.tape.unary("sum", x, axis) if type(x) is Box else apply("sum", x, axis)
+    return x.tape.record("sum", FIRST, x, axis) if type(x) is Box else apply("sum", x, axis)
 
 
 def mean(x: object, axis: int | tuple[int, ...] | None = None) -> object:
@@ -87,17 +81,17 @@ def prod(x: object, axis: int | tuple[int, ...] | None = None) -> object:
 
 def matmul(a: object, b: object) -> object:
     """``a @ b`` with numpy's rules for 1-d operands and batch broadcasting."""
-    return apply_binary("matmul", a, b)
+    return apply("matmul", a, b)
 
 
 def dot(a: object, b: object) -> object:
     """numpy's dot for operands of at most 2 dimensions (a product when one is a scalar)."""
     if np.ndim(a) == 0 or np.ndim(b) == 0:
-        return apply_binary("multiply", a, b)
+        return apply("multiply", a, b)
     if np.ndim(a) > 2 or np.ndim(b) > 2:
         raise ValueError(f"ad.dot takes operands of at most 2 dimensions, got shapes "
                          f"{np.shape(a)} and {np.shape(b)}: use matmul")
-    return apply_binary("matmul", a, b)
+    return apply("matmul", a, b)
 
 
 def reshape(x: object, shape: int | tuple[int, ...]) -> object:
@@ -106,7 +100,6 @@ def reshape(x: object, shape: int | tuple[int, ...]) -> object:
 
 
 __all__ = [
-    "Box", "GradientFunction", "Tape", "TapeStats", "abs", "arctan", "backward", "cos", "dot",
-    "exp", "expm1", "grad", "log", "log1p", "matmul", "maximum", "mean", "minimum", "prod",
-    "reshape", "sin", "sqrt", "sum", "tan", "tanh", "value_and_grad", "where",
+    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
+    *CONTRACT,
 ]

@@ -33,9 +33,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from diffbench.ops import ARITHMETIC, BINARY, SELECTION, UNARY
+
 
 class Indexed:
-    """A cotangent ``value`` that lands on ``x[index]``: the engine adds it there in place."""
+    """A cotangent ``value`` that lands on ``x[index]``: the cotangent store adds it there in
+    place."""
 
     __slots__ = ("index", "value")
     shape = None  # not an array: the engine adds it where it lands
@@ -151,9 +154,6 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
 }
 """The vector-Jacobian product of every op, by op name and argument index."""
 
-ELEMENTWISE = frozenset({
-    "negative", "square", "sin", "cos", "tan", "exp", "expm1", "log", "log1p", "sqrt", "tanh",
-    "arctan", "abs", "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
-    "where",
-})
-"""Ops applied entry by entry, whose rules accept a cotangent that broadcasts to the output."""
+ELEMENTWISE = frozenset((*UNARY, *BINARY, *SELECTION, *ARITHMETIC, "square"))
+"""Ops applied entry by entry, whose rules accept a cotangent that broadcasts to the output:
+the op list's elementwise functions and operators, and ``square`` (how ``x ** 2`` is recorded)."""

@@ -4,6 +4,10 @@
 ``step = "auto"``: Richardson extrapolation of central differences at ``LEVELS`` steps
 h_0·2^-k from h_0 = 0.2·max(1, |x_i|), 2·``LEVELS`` evaluations per component; the entry of
 the Neville tableau with the smallest error estimate is taken, with that estimate.
+
+Every difference is ``measure.differences.real_difference`` with the rule ``central-exact``: the
+step is made exact as (x + h) − x.  x is perturbed in place, one component at a time, and
+restored (``coordinate_section``): a gradient makes no copy of x.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..families import Problem, coordinate_section
+from ..measure.differences import real_difference
 from .base import Backend, Prepared
 
 EPS = np.finfo(float).eps
@@ -23,20 +28,9 @@ FIRST_STEP = 0.2
 """h_0 of the auto step, relative to max(1, |x_i|): f is assumed smooth on that scale."""
 
 
-def central_steps(x: np.ndarray) -> np.ndarray:
-    """The textbook step h_i = eps^(1/3) · max(1, |x_i|)."""
-    return EPS ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
-
-
-def central_difference(g: Callable[[float], float], x: float, h: float) -> tuple[float, float,
-                                                                                   float]:
-    """(g(x+h) − g(x−h)) / 2h with h made exactly representable as (x+h) − x.
-
-    Returns the estimate, the exact step, and the larger |g| of the two evaluations.
-    """
-    step = (x + h) - x
-    up, down = g(x + step), g(x - step)
-    return (up - down) / (2.0 * step), step, max(abs(up), abs(down))
+def central_step(x: float) -> float:
+    """The textbook step h = eps^(1/3) · max(1, |x|) at the point ``x``."""
+    return EPS ** (1.0 / 3.0) * max(1.0, abs(x))
 
 
 def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
@@ -48,23 +42,21 @@ def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
     """
     h = FIRST_STEP * max(1.0, abs(x))
     table: list[list[float]] = []
-    changes: list[list[float]] = []
     best, best_error, largest = float("nan"), float("inf"), 0.0
     for i in range(LEVELS):
-        value, step, size = central_difference(g, x, h)
-        largest = max(largest, size)
-        roundoff = EPS * largest / step
-        row, row_changes = [value], [0.0]
+        estimate = real_difference(g, x, "central-exact", h)
+        largest = max(largest, estimate.scale)
+        roundoff = EPS * largest / estimate.step
+        row = [estimate.value]
         factor = RATIO**2
         for j in range(1, i + 1):
             row.append(row[j - 1] + (row[j - 1] - table[i - 1][j - 1]) / (factor - 1.0))
             factor *= RATIO**2
-            row_changes.append(max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1])))
-            error = row_changes[j] + roundoff
+            change = max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1]))
+            error = change + roundoff
             if np.isfinite(row[j]) and error < best_error:
                 best, best_error = row[j], error
         table.append(row)
-        changes.append(row_changes)
         h /= RATIO
     return best, best_error
 
@@ -88,16 +80,22 @@ class CentralGradient(Prepared):
         return lambda t: float(along(t))
 
     def _default(self, x: np.ndarray) -> np.ndarray:
-        grad = np.array([central_difference(self._along(x, i), x[i], h)[0]
-                         for i, h in enumerate(central_steps(x))])
+        """Component by component into the output: no array or list of n entries but it."""
+        grad = np.empty(x.size)
+        for i in range(x.size):
+            at = float(x[i])
+            grad[i] = real_difference(self._along(x, i), at, "central-exact",
+                                      central_step(at)).value
         self._evals = 2 * x.size
         return grad
 
     def _auto(self, x: np.ndarray) -> np.ndarray:
-        found = [richardson(self._along(x, i), float(x[i])) for i in range(x.size)]
+        grad, errors = np.empty(x.size), np.empty(x.size)
+        for i in range(x.size):
+            grad[i], errors[i] = richardson(self._along(x, i), float(x[i]))
         self._evals = 2 * LEVELS * x.size
-        self._err_estimates = np.array([error for _, error in found])
-        return np.array([value for value, _ in found])
+        self._err_estimates = errors
+        return grad
 
     def error_estimates(self) -> np.ndarray | None:
         """For ``auto``: Richardson's absolute error estimate per component of the last call."""

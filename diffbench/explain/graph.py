@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -75,37 +76,38 @@ def trace(expression: Expression, point: dict[str, float]) -> Trace:
         out = evaluate(expression, leaves, functions, float, visit)
         if type(out) is not ad.Box:
             raise ExplainError(f"{expression.text!r} does not depend on its variables")
-        nodes = tuple(_node(i, tape.records[i], labels[i], values[i])
-                      for i in range(out.index + 1))
+        records = tuple(islice(tape, out.index + 1))
+        nodes = tuple(_node(i, record, labels[i], values[i]) for i, record in enumerate(records))
         for node in nodes:
             if not math.isfinite(node.value):
                 raise ExplainError(f"{node.label} = {node.value} at this point: the "
                                    "expression is not finite there")
-        steps, cotangents = _sweep(tape, out.index)
+        steps, cotangents = _sweep(records)
         tape.backward(out)
     gradient = {name: float(leaf.grad) for name, leaf in leaves.items()}
     return Trace(nodes, {name: leaf.index for name, leaf in leaves.items()}, out.index,
                  steps, cotangents, gradient)
 
 
-def _node(index: int, record, label: str, value: float) -> Node:
-    op, operands, vjps, _ = record
-    if not operands:
-        return Node(index, op, label, value)
-    return Node(index, op, label, value, operands, tuple(float(vjp(ONE)) for vjp in vjps))
+def _node(index: int, record: ad.Record, label: str, value: float) -> Node:
+    if not record.parents:
+        return Node(index, record.op, label, value)
+    return Node(index, record.op, label, value, record.parents,
+                tuple(float(vjp(ONE)) for vjp in record.vjps))
 
 
-def _sweep(tape: ad.Tape, output: int) -> tuple[tuple[Step, ...], dict[int, float]]:
-    """The engine's sweep, one step per VJP: from the output's cotangent 1, records in
-    reverse order, each cotangent complete before its record runs."""
+def _sweep(records: tuple[ad.Record, ...]) -> tuple[tuple[Step, ...], dict[int, float]]:
+    """The engine's sweep, one step per VJP: from the output's (the last record's) cotangent
+    1, records in reverse order, each cotangent complete before its record runs."""
+    output = len(records) - 1
     cotangents = {output: 1.0}
     steps = []
     for i in range(output, -1, -1):
-        _, operands, vjps, _ = tape.records[i]
-        if i not in cotangents or not operands:
+        record = records[i]
+        if i not in cotangents or not record.parents:
             continue
         g = cotangents[i]
-        for operand, vjp in zip(operands, vjps, strict=True):
+        for operand, vjp in zip(record.parents, record.vjps, strict=True):
             contribution = float(vjp(np.float64(g)))
             steps.append(Step(i, g, operand, float(vjp(ONE)), contribution))
             cotangents[operand] = cotangents.get(operand, 0.0) + contribution

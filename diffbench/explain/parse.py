@@ -14,14 +14,12 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-FUNCTIONS: tuple[str, ...] = (
-    "sin", "cos", "tan", "exp", "log", "log1p", "expm1", "sqrt", "tanh", "arctan", "abs",
-    "maximum", "minimum",
-)
-"""The contract's scalar functions an expression may call."""
+from ..ops import ARITY, BINARY, UNARY
+
+FUNCTIONS: tuple[str, ...] = UNARY + BINARY
+"""The contract's scalar functions an expression may call (the op list's elementwise ones)."""
 ALIASES = {"atan": "arctan", "Abs": "abs", "max": "maximum", "Max": "maximum",
            "min": "minimum", "Min": "minimum"}
-ARITY = {"maximum": 2, "minimum": 2}
 CONSTANTS = {"pi": math.pi}
 OPERATORS: dict[type[ast.operator], Callable[[object, object], object]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -88,8 +86,8 @@ def _check(node: ast.AST) -> None:
         if function is None:
             known = ", ".join((*FUNCTIONS, *ALIASES))
             raise ExplainError(f"unknown function {name!r} (known: {known})")
-        if node.keywords or len(node.args) != ARITY.get(function, 1):
-            raise ExplainError(f"{name} takes {ARITY.get(function, 1)} argument(s): "
+        if node.keywords or len(node.args) != ARITY[function]:
+            raise ExplainError(f"{name} takes {ARITY[function]} argument(s): "
                                f"{ast.unparse(node)}")
     elif isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, (ast.UAdd, ast.USub)):

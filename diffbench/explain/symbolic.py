@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy
-from sympy.codegen.cfunctions import expm1, log1p
 
-from .parse import Expression, evaluate
+from ..ops.sympy_ops import SCALAR_FUNCTIONS
+from .parse import FUNCTIONS, Expression, evaluate
 
-SYMPY_FUNCTIONS = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
-    "log1p": log1p, "expm1": expm1, "sqrt": sympy.sqrt, "tanh": sympy.tanh,
-    "arctan": sympy.atan, "abs": sympy.Abs, "maximum": sympy.Max, "minimum": sympy.Min,
-}
+SYMPY_FUNCTIONS = {name: SCALAR_FUNCTIONS[name] for name in FUNCTIONS}
+"""The SymPy function of each function an expression may call."""
 
 
 @dataclass(frozen=True)

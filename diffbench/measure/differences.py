@@ -8,6 +8,7 @@ needs no subtraction: Im f(x + ih) / h, valid only where f is analytic (complex-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 from ..families import Problem, coordinate_section
 
 REAL_RULES = ("central", "forward", "backward")
-RULES = (*REAL_RULES, *(f"{rule}-exact" for rule in REAL_RULES), "complex")
+DIFFERENCE_RULES = (*REAL_RULES, *(f"{rule}-exact" for rule in REAL_RULES), "complex")
 """Every rule a step sweep measures, in table order."""
 
 _NOT_ANALYTIC = frozenset({
@@ -49,33 +50,35 @@ def _guard(value: Any) -> AnalyticArray:
     return np.asarray(value).view(AnalyticArray)
 
 
-@dataclass(frozen=True)
-class Section:
-    """f along coordinate ``index`` through ``x0``: t ↦ f(x0 with x0[index] replaced by t)."""
+class CoordinateLine:
+    """f along coordinate ``index`` through ``problem.x0``: t ↦ f(x0 with x0[index] = t).
 
-    problem: Problem
-    index: int
+    It evaluates on private copies of x0 (real and complex), so ``problem.x0`` is never written.
+    """
 
-    @property
-    def x(self) -> float:
-        return float(self.problem.x0[self.index])
+    def __init__(self, problem: Problem, index: int):
+        self.problem = problem
+        self.index = index
+        self.x = float(problem.x0[index])
+        self._real = coordinate_section(problem.fn, problem.x0.copy(), index)
+        self._complex = coordinate_section(problem.fn, _guard(problem.x0.astype(complex)), index)
 
     def __call__(self, t: float) -> float:
-        return float(coordinate_section(self.problem.fn, self.problem.x0.copy(), self.index)(t))
+        return float(self._real(t))
 
     def complex(self, t: complex) -> complex:
         """f at a complex argument; raises ``NotAnalytic`` where the complex step is invalid."""
-        along = coordinate_section(self.problem.fn, _guard(self.problem.x0.astype(complex)),
-                                   self.index)
-        return complex(np.asarray(along(t)))
+        return complex(np.asarray(self._complex(t)))
 
 
 @dataclass(frozen=True)
 class Difference:
-    """One estimate: ``value`` from a step that really is ``step`` (0: x ± h rounded to x)."""
+    """One estimate: ``value`` from a step that really is ``step`` (0: x ± h rounded to x);
+    ``scale`` is the largest |f| the rule evaluated, the size of its round-off."""
 
     value: float
     step: float
+    scale: float
 
 
 def exact_step(x: float, h: float, rule: str) -> float:
@@ -83,21 +86,36 @@ def exact_step(x: float, h: float, rule: str) -> float:
     return x - (x - h) if rule.startswith("backward") else (x + h) - x
 
 
-def difference(section: Section, rule: str, h: float) -> Difference:
-    """The derivative of ``section`` at its point by ``rule`` with step ``h``."""
-    x = section.x
-    if rule == "complex":
-        return Difference(section.complex(complex(x, h)).imag / h, h)
+def real_difference(g: Callable[[float], float], x: float, rule: str, h: float) -> Difference:
+    """g'(x) by a real ``rule`` with step ``h``, on any scalar function ``g``.
+
+    A plain rule divides by the nominal h, so the rounding of x ± h enters the estimate; an
+    ``-exact`` rule steps by and divides by h' = ``exact_step``, the distance x + h (x − h for
+    backward) really lies from x (NaN, step 0, where h' vanished).  ``central-exact`` is the
+    central difference of the ``central`` backend.
+    """
     base = rule.removesuffix("-exact")
     if base not in REAL_RULES:
-        raise ValueError(f"unknown difference rule {rule!r}; valid: {', '.join(RULES)}")
+        raise ValueError(f"unknown difference rule {rule!r}; valid: {', '.join(DIFFERENCE_RULES)}")
     step = exact_step(x, h, base)
     exact = rule.endswith("-exact")
     if exact and step == 0.0:
-        return Difference(float("nan"), 0.0)
+        return Difference(float("nan"), 0.0, float("nan"))
     taken = step if exact else h
     if base == "central":
-        return Difference((section(x + taken) - section(x - taken)) / (2.0 * taken), step)
+        up, down = g(x + taken), g(x - taken)
+        return Difference((up - down) / (2.0 * taken), step, max(abs(up), abs(down)))
+    here = g(x)
     if base == "forward":
-        return Difference((section(x + taken) - section(x)) / taken, step)
-    return Difference((section(x) - section(x - taken)) / taken, step)
+        up = g(x + taken)
+        return Difference((up - here) / taken, step, max(abs(up), abs(here)))
+    down = g(x - taken)
+    return Difference((here - down) / taken, step, max(abs(here), abs(down)))
+
+
+def difference(line: CoordinateLine, rule: str, h: float) -> Difference:
+    """The derivative of ``line`` at its point by any of ``DIFFERENCE_RULES`` with step ``h``."""
+    if rule == "complex":
+        value = line.complex(complex(line.x, h))
+        return Difference(value.imag / h, h, abs(value.real))
+    return real_difference(line, line.x, rule, h)

@@ -1,8 +1,9 @@
 """One thread count for every backend, so that their times compare like with like.
 
-numpy's BLAS is limited through threadpoolctl; the process is pinned to that many CPUs, which
-also bounds XLA's thread pool (its flags for this are ignored by current JAX on the CPU) and
-everything else; torch reads :func:`current` and sets its own pool to it.  Child processes
+numpy's BLAS is limited through threadpoolctl; the process is pinned to that many CPUs (from
+the one it runs on when the run starts), which also bounds XLA's thread pool (its flags for
+this are ignored by current JAX on the CPU) and everything else; torch reads :func:`current`
+and sets its own pool to it.  Child processes
 inherit the CPU pinning and apply the same limits when they start.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import threadpoolctl
@@ -23,13 +25,25 @@ def current() -> int | None:
     return _CURRENT
 
 
+def _current_cpu() -> int | None:
+    """The CPU this process runs on now (Linux: field 39 of /proc/self/stat), or None."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _pin(count: int) -> list[int] | None:
-    """Pin this process to ``count`` of the CPUs it may run on; the CPUs kept, or None where
-    the system has no CPU affinity."""
+    """Pin this process to ``count`` of the CPUs it may run on, starting from the one the
+    scheduler runs it on now (so that several runs on one machine do not all crowd onto the
+    first CPU); the CPUs kept, or None where the system has no CPU affinity."""
     if not hasattr(os, "sched_getaffinity"):
         return None
     allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[:count]
+    now = _current_cpu()
+    start = allowed.index(now) if now in allowed else 0
+    chosen = (allowed[start:] + allowed[:start])[:count]
     os.sched_setaffinity(0, chosen)
     return chosen
 

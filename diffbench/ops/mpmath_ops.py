@@ -1,8 +1,9 @@
 """High-precision namespace over object arrays of ``mpmath.mpf``.
 
-Elementwise functions go through ``np.frompyfunc`` (``np.sin`` on an ``mpf`` array raises);
-operators, slicing, ``sum`` and ``@`` already work on object arrays.  Precision is mpmath's
-working precision at call time: wrap evaluations in ``mpmath.workdps(digits)``.
+The elementwise functions of :data:`diffbench.ops.UNARY` are mpmath's, generated through
+``np.frompyfunc`` (``np.sin`` on an ``mpf`` array raises); operators, slicing, ``sum`` and ``@``
+already work on object arrays.  Precision is mpmath's working precision at call time: wrap
+evaluations in ``mpmath.workdps(digits)``.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from diffbench.ops import UNARY
 
-def _elementwise(fn, name: str):
-    ufunc = np.frompyfunc(fn, 1, 1)
+_SPELLING = {"arctan": "atan", "abs": "fabs"}
+"""The functions of the op list that mpmath names differently."""
+
+
+def _elementwise(name: str):
+    spelled = _SPELLING.get(name, name)
+    ufunc = np.frompyfunc(getattr(mpmath, spelled), 1, 1)
 
     def apply(x):
         return ufunc(x)
 
     apply.__name__ = name
-    apply.__doc__ = f"Elementwise mpmath.{fn.__name__} over mpf values or object arrays."
+    apply.__doc__ = f"Elementwise mpmath.{spelled} over mpf values or object arrays."
     return apply
 
 
@@ -35,17 +42,7 @@ def tofloat(x) -> np.ndarray:
     return np.asarray(np.frompyfunc(float, 1, 1)(np.asarray(x, dtype=object)), dtype=float)
 
 
-sin = _elementwise(mpmath.sin, "sin")
-cos = _elementwise(mpmath.cos, "cos")
-tan = _elementwise(mpmath.tan, "tan")
-exp = _elementwise(mpmath.exp, "exp")
-log = _elementwise(mpmath.log, "log")
-log1p = _elementwise(mpmath.log1p, "log1p")
-expm1 = _elementwise(mpmath.expm1, "expm1")
-sqrt = _elementwise(mpmath.sqrt, "sqrt")
-tanh = _elementwise(mpmath.tanh, "tanh")
-arctan = _elementwise(mpmath.atan, "arctan")
-abs = _elementwise(mpmath.fabs, "abs")  # noqa: A001 - the contract's name
+globals().update({name: _elementwise(name) for name in UNARY})
 
 
 def _mpf(x):

@@ -2,18 +2,22 @@
 
 Arrays are ``SymbolicArray``: object ndarrays whose comparisons give SymPy relationals
 elementwise (a plain object array would call ``bool`` on each ``x0 > 0`` and raise), so
-``where(x > 0, a, b)`` builds a ``Piecewise``.  Elementwise functions go through
-``np.frompyfunc``; operators, slicing, ``sum`` and ``@`` already work on object arrays.
-``log1p`` and ``expm1`` are SymPy's codegen functions, which differentiate and print to numpy
-and mpmath as themselves.
+``where(x > 0, a, b)`` builds a ``Piecewise``.  The elementwise functions of the op list
+(:data:`diffbench.ops.ARITY`) are SymPy's, generated through ``np.frompyfunc``; operators,
+slicing, ``sum`` and ``@`` already work on object arrays.  ``log1p`` and ``expm1`` are SymPy's
+codegen functions, which differentiate and print to numpy and mpmath as themselves.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1 as _expm1
 from sympy.codegen.cfunctions import log1p as _log1p
+
+from diffbench.ops import ARITY
 
 
 class SymbolicArray(np.ndarray):
@@ -47,8 +51,24 @@ def as_expr(value) -> sympy.Expr:
     return sympy.sympify(np.asarray(value, dtype=object).item())
 
 
-def _elementwise(fn, name: str, nin: int = 1):
-    ufunc = np.frompyfunc(fn, nin, 1)
+def _piecewise(condition, a, b):
+    return sympy.Piecewise((a, condition), (b, True))
+
+
+_SPELLING = {
+    "log1p": _log1p, "expm1": _expm1, "arctan": sympy.atan, "abs": sympy.Abs,
+    "maximum": sympy.Max, "minimum": sympy.Min, "where": _piecewise,
+}
+"""The functions of the op list that SymPy names differently (or lacks: ``where``)."""
+
+SCALAR_FUNCTIONS: dict[str, Callable[..., sympy.Expr]] = {
+    name: _SPELLING.get(name) or getattr(sympy, name) for name in ARITY
+}
+"""The SymPy function of each elementwise op, applied to single expressions."""
+
+
+def _elementwise(name: str) -> Callable[..., object]:
+    ufunc = np.frompyfunc(SCALAR_FUNCTIONS[name], ARITY[name], 1)
 
     def apply(*args):
         return ufunc(*args)
@@ -58,24 +78,7 @@ def _elementwise(fn, name: str, nin: int = 1):
     return apply
 
 
-def _piecewise(condition, a, b):
-    return sympy.Piecewise((a, condition), (b, True))
-
-
-sin = _elementwise(sympy.sin, "sin")
-cos = _elementwise(sympy.cos, "cos")
-tan = _elementwise(sympy.tan, "tan")
-exp = _elementwise(sympy.exp, "exp")
-log = _elementwise(sympy.log, "log")
-log1p = _elementwise(_log1p, "log1p")
-expm1 = _elementwise(_expm1, "expm1")
-sqrt = _elementwise(sympy.sqrt, "sqrt")
-tanh = _elementwise(sympy.tanh, "tanh")
-arctan = _elementwise(sympy.atan, "arctan")
-abs = _elementwise(sympy.Abs, "abs")  # noqa: A001 - the contract's name
-maximum = _elementwise(sympy.Max, "maximum", 2)
-minimum = _elementwise(sympy.Min, "minimum", 2)
-where = _elementwise(_piecewise, "where", 3)
+globals().update({name: _elementwise(name) for name in ARITY})
 
 # Reductions, products and reshapes work on object arrays as they are.
 from numpy import dot, matmul, mean, prod, reshape, sum  # noqa: A004, E402, F401

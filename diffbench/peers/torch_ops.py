@@ -4,7 +4,8 @@ A family's function may close over numpy constants (``w @ u`` with ``u`` an ndar
 torch's operators refuse beside a tensor that requires grad.  :class:`TorchArray` holds a tensor
 and turns such operands into tensors (``torch.from_numpy``: shared memory, no copy) before it
 calls torch's own operator; the functions below unwrap their arguments the same way and wrap
-their results.  Invariants: every wrapped value is a float64 tensor, or a bool tensor from a
+their results; the elementwise functions of :data:`diffbench.ops.UNARY` are torch's own, by the
+same names.  Invariants: every wrapped value is a float64 tensor, or a bool tensor from a
 comparison; Python scalars stay scalars, which torch combines without changing the dtype.
 """
 
@@ -15,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from diffbench.ops import UNARY
 
 Axis = int | tuple[int, ...] | None
 
@@ -109,17 +112,7 @@ def _elementwise(fn: Callable[[torch.Tensor], torch.Tensor], name: str):
     return apply
 
 
-sin = _elementwise(torch.sin, "sin")
-cos = _elementwise(torch.cos, "cos")
-tan = _elementwise(torch.tan, "tan")
-exp = _elementwise(torch.exp, "exp")
-log = _elementwise(torch.log, "log")
-log1p = _elementwise(torch.log1p, "log1p")
-expm1 = _elementwise(torch.expm1, "expm1")
-sqrt = _elementwise(torch.sqrt, "sqrt")
-tanh = _elementwise(torch.tanh, "tanh")
-arctan = _elementwise(torch.atan, "arctan")
-abs = _elementwise(torch.abs, "abs")  # noqa: A001 - the contract's name
+globals().update({name: _elementwise(getattr(torch, name), name) for name in UNARY})
 
 
 def maximum(x: object, y: object) -> TorchArray:

@@ -57,3 +57,14 @@ def number(value, significant: int = 12) -> str:
     """A value shown to ``significant`` digits, without trailing zeros: 42, 3.64209261593."""
     number = _number(value)
     return "–" if number is None else f"{number:.{significant}g}"
+
+
+def exponent(fit) -> str:
+    """A fitted exponent with its 95 % interval, ``p [low, high]`` (an unbounded side as ∞),
+    from a ``scaling_fit.csv`` row; ``–`` without one."""
+    if fit is None:
+        return "–"
+    low, high = float(fit["ci_low"]), float(fit["ci_high"])
+    start = "−∞" if math.isinf(low) else f"{low:.2f}"
+    end = "∞" if math.isinf(high) else f"{high:.2f}"
+    return f"{float(fit['exponent']):.2f} [{start}, {end}]"

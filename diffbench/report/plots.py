@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..measure.sweep import error_model
 from .tables import backend_cell, case_cell
 
 Rows = Sequence[Mapping[str, str]]
@@ -99,18 +100,21 @@ def _panels(count: int, width: float = 4.6, height: float = 3.6):
     return fig, axes.ravel()
 
 
-def _theory_line(rule: str, h, summary: Mapping[str, str], sigma: float):
-    """Relative error model of a rule: truncation + round-off over |f'|."""
-    d2, d3 = number(summary.get("d2")), number(summary.get("d3"))
+def _theory_line(rule: str, h: Sequence[float], summary: Mapping[str, str],
+                 sigma: float) -> list[float] | None:
+    """The relative error of ``rule``'s textbook model (``measure.sweep.error_model``) with
+    noise ``sigma`` at the steps ``h``; None where the model has no coefficients."""
+    model = error_model(rule, sigma, number(summary.get("d2")), number(summary.get("d3")))
+    if model is None:
+        return None
     derivative = abs(number(summary.get("reference")))
-    if rule.startswith("central"):
-        return [(x * x * d3 / 6 + sigma / x) / derivative for x in h]
-    return [(x * d2 / 2 + 2 * sigma / x) / derivative for x in h]
+    return [model(step) / derivative for step in h]
 
 
 def plot_step_sweep(rows: Rows, summaries: Rows, path: Path) -> Path:
     """Error against h per family and component, one curve per rule, with the textbook model
-    for central differences, the measured optimum (dot) and the predicted ones (lines)."""
+    for central differences, the measured optimum with its range over the shifted grids (dot
+    and bar) and the predicted ones (lines)."""
     panels = list(dict.fromkeys((r["family"], r.get("size", ""), r["component"])
                                 for r in rows if r.get("h")))
     fig, axes = _panels(len(panels))
@@ -119,7 +123,7 @@ def plot_step_sweep(rows: Rows, summaries: Rows, path: Path) -> Path:
                 == (family, size, component) and r.get("status") == "ok"]
         reference = next((r["reference"] for r in mine), "")
         for rule in dict.fromkeys(r["rule"] for r in mine):
-            points = [(number(r["h"]), number(r["err"])) for r in mine if r["rule"] == rule]
+            points = sorted((number(r["h"]), number(r["err"])) for r in mine if r["rule"] == rule)
             points = [(h, e) for h, e in points if e > 0]  # exact results have no log
             if points:
                 ax.loglog(*zip(*points, strict=True), lw=1.4 if rule == "central" else 0.8,
@@ -130,15 +134,17 @@ def plot_step_sweep(rows: Rows, summaries: Rows, path: Path) -> Path:
         if summary and summary.get("h_opt"):
             grid = sorted(number(r["h"]) for r in mine if r["rule"] == "central")
             with_reference = {**summary, "reference": reference}
-            ax.loglog(grid, _theory_line("central", grid, with_reference,
-                                         number(summary["sigma_eps"])),
-                      "k--", lw=0.8, label="central model, σ = eps·|f|")
-            if summary.get("sigma_noise"):
-                ax.loglog(grid, _theory_line("central", grid, with_reference,
-                                             number(summary["sigma_noise"])),
-                          "k:", lw=0.8, label="central model, measured σ")
-            ax.plot(number(summary["h_opt"]), number(summary["err_near"]), "ro", ms=6,
-                    label="measured optimum (central)")
+            for key, style, label in (("sigma_eps", "k--", "central model, σ = eps·|f|"),
+                                      ("sigma_noise", "k:", "central model, measured σ")):
+                line = _theory_line("central", grid, with_reference, number(summary.get(key)))
+                if line is not None:
+                    ax.loglog(grid, line, style, lw=0.8, label=label)
+            h_opt = number(summary["h_opt"])
+            low, high = number(summary.get("h_opt_low")), number(summary.get("h_opt_high"))
+            spread = ([[h_opt - low], [high - h_opt]] if math.isfinite(low) and math.isfinite(high)
+                      else None)  # runs made before the shifted grids have no range
+            ax.errorbar(h_opt, number(summary["err_near"]), xerr=spread, fmt="ro", ms=6,
+                        capsize=3, label="measured optimum (central), range over grid shifts")
             for key, style in (("h_theory", "--"), ("h_noise", ":")):
                 if summary.get(key):
                     ax.axvline(number(summary[key]), color="red", ls=style, lw=0.8)
@@ -184,7 +190,8 @@ def plot_swell(rows: Rows, path: Path) -> Path:
 
 def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     """Time and memory of one gradient against n, log-log, one line per backend per family,
-    with the exponent fitted in ``scaling_fit.csv`` (``fits``) in the legend."""
+    with the exponent fitted in ``scaling_fit.csv`` (``fits``) in the legend.  Memory is the
+    resident-set peak of one gradient, the one figure measured alike for every backend."""
     exponents = {(f["family"], backend_cell(f), f["metric"]): number(f["exponent"])
                  for f in fits}
     families = list(dict.fromkeys(r["family"] for r in rows))
@@ -193,7 +200,8 @@ def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     for line, family in zip(axes, families, strict=True):
         mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
         for ax, column, label in ((line[0], "time_s", "time of one gradient (s)"),
-                                  (line[1], "peak_bytes", "peak extra memory (bytes)")):
+                                  (line[1], "rss_peak_bytes",
+                                   "resident-set peak of one gradient (bytes)")):
             for method in dict.fromkeys(backend_cell(r) for r in mine):
                 points = sorted((number(r["n_inputs"]), number(r[column])) for r in mine
                                 if backend_cell(r) == method and number(r.get(column)) > 0)

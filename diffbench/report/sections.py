@@ -21,6 +21,7 @@ from .gradient_table import gradient_table
 from .markdown import table_to_markdown
 from .tables import (
     scaling_fit_table,
+    step_methods_table,
     step_summary_table,
     swell_fit_table,
     swell_table,
@@ -59,8 +60,11 @@ def _scaling_tables(run: RunFiles, width: int | None) -> list[Table]:
 
 
 def _step_tables(run: RunFiles, width: int | None) -> list[Table]:
-    return [step_summary_table(run.rows("step_summary.csv"),
-                               title="step sweep: measured optimum and theory")]
+    tables = [step_summary_table(run.rows("step_summary.csv"),
+                                 title="step sweep: measured optimum and theory")]
+    if run.rows("step_methods.csv"):
+        tables.append(step_methods_table(run.rows("step_methods.csv")))
+    return tables
 
 
 def _swell_tables(run: RunFiles, width: int | None) -> list[Table]:

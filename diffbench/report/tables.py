@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from . import format as fmt
@@ -33,27 +34,77 @@ def step_summary_table(rows: Sequence[Mapping[str, str]],
                        title: str = "step sweep") -> Table:
     """One line per family × component × rule: the measured optimum against the theory.
 
-    slope↓ and slope↑ are the fitted slopes below and above the optimum; h* and E* the
-    textbook optimum with σ = eps·|f| and with σ measured.  A rule that did not run shows its
-    status instead of h_opt.
+    h_opt is the median optimum over the shifted grids, ``spread`` its highest over its lowest,
+    ``by`` how it was found (``fit``: the fitted error model; ``win``: the best window of steps);
+    err_near the median error around it (the CSV also has the smallest, ``err_min``); slope↓
+    and slope↑ the fitted slopes below and above it; h* and E* the textbook optimum with
+    σ = eps·|f| and with σ measured.  A rule that did not run shows its status instead of h_opt.
     """
-    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for column in ("family", "x", "rule", "h_opt", "err_near", "err_min", "slope↓", "slope↑",
-                   "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
-        table.add_column(column, justify="left" if column in ("family", "rule") else "right",
-                         no_wrap=True)
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  collapse_padding=True)
+    for column in ("family", "x", "rule", "h_opt", "spread", "by", "err_near", "slope↓",
+                   "slope↑", "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
+        table.add_column(column, justify="left" if column in ("family", "rule", "by")
+                         else "right", no_wrap=True)
     for row in rows:
         where = fmt.short(row.get("point"))
         if row.get("size") or row.get("component") not in ("", "0", None):
             where = f"x[{row.get('component')}]={where}"
         ran = row.get("status") == "ok"
+        spread = (f"×{float(row['h_opt_high']) / float(row['h_opt_low']):.2g}"
+                  if ran and row.get("h_opt_low") else "")
         table.add_row(
             row["family"] + (f"[{row['size']}]" if row.get("size") else ""), where,
             row.get("rule", ""), fmt.short(row.get("h_opt")) if ran else status_cell(row),
+            spread, row.get("h_opt_method", "").replace("window", "win"),
             *(fmt.short(row.get(key)) for key in (
-                "err_near", "err_min", "slope_roundoff", "slope_truncation", "h_theory",
+                "err_near", "slope_roundoff", "slope_truncation", "h_theory",
                 "err_theory", "h_noise", "err_noise")),
         )
+    return table
+
+
+def _method_cell(row: Mapping[str, str] | None) -> str:
+    if row is None:
+        return "–"
+    if row.get("status") != "ok":
+        return status_cell(row)
+    return f"{fmt.short(row.get('err'))} [dim]({fmt.integer(row.get('f_evals'))})[/dim]"
+
+
+def step_methods_table(rows: Sequence[Mapping[str, str]],
+                       title: str = "adaptive differences: error (evaluations of f)") -> Table:
+    """One line per family of one input; per method, its relative error against the 50-digit
+    reference and, in brackets, its evaluations of f; ``most accurate`` names the methods with
+    the smallest error.  A method that did not run shows its status; the caption gives every
+    message (why it did not run, or what the method reported), with the families it concerns.
+    """
+    methods = list(dict.fromkeys(backend_cell(row) for row in rows))
+    cases: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
+    notes: dict[str, list[str]] = {}
+    for row in rows:
+        cases.setdefault((row["family"], row.get("size", ""), row.get("point", "")), {})[
+            backend_cell(row)] = row
+        message = row.get("message", "")
+        if message:
+            named = message if message.startswith(row["backend"]) else (
+                f"{backend_cell(row)}: {message}")
+            notes.setdefault(named, []).append(case_cell(row))
+    caption = escape("; ".join(f"{', '.join(families)}: {message}"
+                               for message, families in notes.items()))
+    table = Table(title=title, header_style="bold", caption=caption or None)
+    table.add_column("family", no_wrap=True)
+    table.add_column("x", justify="right", no_wrap=True)
+    for method in methods:
+        table.add_column(method.replace(" (", "\n("), justify="right", no_wrap=True)
+    table.add_column("most accurate", no_wrap=True)
+    for (family, size, point), by_method in cases.items():
+        errors = {method: float(row["err"]) for method, row in by_method.items()
+                  if row.get("status") == "ok" and row.get("err")}
+        least = min(errors.values(), default=None)
+        table.add_row(case_cell({"family": family, "size": size}), fmt.short(point),
+                      *(_method_cell(by_method.get(method)) for method in methods),
+                      ", ".join(m for m, err in errors.items() if err == least) or "–")
     return table
 
 
@@ -103,31 +154,31 @@ def swell_fit_table(rows: Sequence[Mapping[str, str]],
     return table
 
 
+SHOWN_FITS = ("omega", "time_s", "f_time_s", "setup_s", "extra_bytes", "rss_peak_bytes",
+              "size")
+"""The metrics of ``scaling_fit.csv`` the table shows (the CSV has them all)."""
+
+
 def scaling_fit_table(rows: Sequence[Mapping[str, str]],
                       title: str = "fitted exponents: cost ∝ n^p") -> Table:
     """One line per family and method; per metric, the exponent with its 95 % interval."""
-    metrics = list(dict.fromkeys(row["metric"] for row in rows))
+    present = {row["metric"] for row in rows}
+    metrics = [metric for metric in SHOWN_FITS if metric in present]
     methods: dict[tuple[str, str, str], dict[str, Mapping[str, str]]] = {}
     for row in rows:
         methods.setdefault((row["family"], row["backend"], row["variant"]), {})[
             row["metric"]] = row
     table = Table(title=title, header_style="bold",
-                  caption="p [95 % interval] over the sizes above the fixed overhead; "
-                          "* fewer than three such sizes")
+                  caption="p [95 % interval]: ω as a log-log line through every size; costs "
+                          "as a + b·n^p, the fixed overhead a modelled (a line where the cost "
+                          "does not grow); * fewer than four sizes, a line")
     table.add_column("family", no_wrap=True)
     table.add_column("backend", no_wrap=True)
     for metric in metrics:
         table.add_column(metric, justify="right", no_wrap=True)
     for (family, backend, variant), fits in methods.items():
-        cells = []
-        for metric in metrics:
-            fit = fits.get(metric)
-            if fit is None:
-                cells.append("–")
-                continue
-            low, high = float(fit["ci_low"]), float(fit["ci_high"])
-            interval = f" [{low:.2f}, {high:.2f}]" if high - low < 100 else ""
-            star = "*" if fit.get("overhead_bound") == "true" else ""
-            cells.append(f"{float(fit['exponent']):.2f}{interval}{star}")
+        cells = [fmt.exponent(fits.get(metric))
+                 + ("*" if fits.get(metric, {}).get("fit") == "line-few" else "")
+                 for metric in metrics]
         table.add_row(family, backend_cell({"backend": backend, "variant": variant}), *cells)
     return table

@@ -1,8 +1,12 @@
-"""The step-sweep study: the error of every difference rule over a grid of steps h.
+"""The step-sweep study: the error of every difference rule over grids of steps h.
 
 One case is a family at a size; it sweeps the partial derivative along a few components of x
-(all of them for one input), each against the 50-digit reference, and summarizes each
-component × rule: the measured optimum, the slopes, and the textbook and noise-aware theory.
+(all of them for one input), each against the 50-digit reference, over ``h_shifts`` copies of
+the grid shifted by fractions of a grid step, and summarizes each component × rule: the
+measured optimum with its spread over the shifts, the slopes, the fitted error model, and the
+textbook and noise-aware theory.  For a family of one input without kinks it also compares the
+adaptive differences (``COMPARED``): each method's derivative, its error against the 50-digit
+reference and its evaluations of f.
 """
 
 from __future__ import annotations
@@ -10,42 +14,70 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+import mpmath
 import numpy as np
 
+from ..backends import UnsupportedCase, registry, variant_label
 from ..families import Problem
-from ..measure.differences import RULES, NotAnalytic, Section, difference
+from ..measure.differences import DIFFERENCE_RULES, CoordinateLine, NotAnalytic, difference
 from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
-from ..measure.sweep import summarize, textbook_optimum
-from ..reference import NoReference, section_derivatives
+from ..measure.sweep import summarize, textbook_optimum, truncation_order
+from ..reference import NoReference, Reference, section_derivatives
 from .base import Case, Study
 
 EPS = float(np.finfo(float).eps)
 
 SWEEP_COLUMNS = (
-    "study", "family", "size", "component", "point", "rule", "h", "step", "vanished",
+    "study", "family", "size", "component", "point", "rule", "h", "shift", "step", "vanished",
     "value", "reference", "err", "status", "message",
 )
 SUMMARY_COLUMNS = (
     "study", "family", "size", "component", "point", "rule", "status", "message",
-    "h_opt", "err_min", "err_near", "slope_roundoff", "slope_truncation",
+    "h_opt", "h_opt_low", "h_opt_high", "h_opt_method", "err_min", "err_near",
+    "slope_roundoff", "slope_truncation",
     "f_value", "d2", "d3", "sigma_eps", "h_theory", "err_theory",
     "sigma_noise", "h_noise", "err_noise",
 )
+METHODS_COLUMNS = (
+    "study", "family", "size", "component", "point", "backend", "variant", "status", "message",
+    "value", "reference", "err", "f_evals", "err_estimate",
+)
+COMPARED: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("central", {}), ("central", {"step": "auto"}), ("numdifftools", {}), ("scipy", {}),
+)
+"""The methods of ``step_methods.csv``, each with its defaults: the textbook step (for scale),
+diffbench's adaptive step, and the adaptive peers."""
 
 
-def step_grid(extra: dict[str, Any], x: float) -> np.ndarray:
-    """The steps of the sweep at the point ``x``, smallest first."""
-    low, high, points = extra["h_min"], extra["h_max"], extra["h_points"]
-    grid = (np.logspace(np.log10(low), np.log10(high), points) if extra["h_log"]
-            else np.linspace(low, high, points))
-    return grid * max(1.0, abs(x)) if extra["h_relative"] else grid
+def step_grid(extra: dict[str, Any], x: float) -> tuple[np.ndarray, np.ndarray]:
+    """The steps of the sweep at the point ``x``, smallest first, and the grid of each (shift).
+
+    Grid k (0 … ``h_shifts`` − 1) is the ``h_points`` grid from ``h_min`` to ``h_max`` moved up
+    by k/``h_shifts`` of its step (in log h for a log grid): its last step may pass ``h_max`` by
+    under one grid step.
+    """
+    low, high, points, shifts = (extra["h_min"], extra["h_max"], extra["h_points"],
+                                 extra["h_shifts"])
+    if extra["h_log"]:
+        step = (np.log10(high) - np.log10(low)) / (points - 1)
+        grids = [np.logspace(np.log10(low), np.log10(high), points) * 10.0 ** (step * k / shifts)
+                 for k in range(shifts)]
+    else:
+        step = (high - low) / (points - 1)
+        grids = [np.linspace(low, high, points) + step * k / shifts for k in range(shifts)]
+    scale = max(1.0, abs(x)) if extra["h_relative"] else 1.0
+    steps, shift = np.concatenate(grids) * scale, np.repeat(np.arange(shifts), points)
+    order = np.argsort(steps, kind="stable")
+    return steps[order], shift[order]
 
 
-def swept_components(problem: Problem, reference: np.ndarray, count: int) -> list[int]:
-    """Up to ``count`` components, evenly spread, skipping kinks and zero derivatives."""
-    candidates = [i for i in range(problem.n)
-                  if i not in problem.kinks and reference[i] != 0.0]
+def swept_components(reference: Reference, count: int) -> list[int]:
+    """Up to ``count`` components, evenly spread, skipping the reference's kinks (declared and
+    detected) and zero derivatives."""
+    values = reference.as_float()
+    candidates = [i for i in range(values.size)
+                  if i not in reference.kinks and values[i] != 0.0]
     if len(candidates) <= count:
         return candidates
     picks = np.unique(np.linspace(0, len(candidates) - 1, count).round().astype(int))
@@ -56,8 +88,9 @@ class StepSweepStudy(Study):
     kind = "step-sweep"
     needs_backends = False
     settings = {"h_min": 1e-16, "h_max": 0.1, "h_points": 121, "h_log": True,
-                "h_relative": True, "components": 3}
-    files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS}
+                "h_relative": True, "h_shifts": 4, "components": 3}
+    files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS,
+             "step_methods.csv": METHODS_COLUMNS}
     csv_name = "step_sweep.csv"
     summary_name = "step_summary.csv"
 
@@ -70,6 +103,8 @@ class StepSweepStudy(Study):
             fail(f"must be < h_max = {extra['h_max']}, got {extra['h_min']}", "h_min")
         if extra["h_points"] < 2:
             fail(f"must be >= 2, got {extra['h_points']}", "h_points")
+        if extra["h_shifts"] < 1:
+            fail(f"must be >= 1, got {extra['h_shifts']}", "h_shifts")
         if extra["components"] < 1:
             fail(f"must be >= 1, got {extra['components']}", "components")
 
@@ -81,31 +116,31 @@ class StepSweepStudy(Study):
         head = {"study": self.kind, "family": family, "size": size}
         try:
             problem = self.workspace.problem(family, size)
-            reference = self.workspace.reference(problem).as_float()
+            found = self.workspace.reference(problem)
         except NoReference as exc:
             return {self.csv_name: [{**head, "status": "no-reference", "message": str(exc)}]}
         except Exception as exc:  # one failing case is a row, never a crash of the run
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            return {self.csv_name: [{**head, "status": "error", "message":
-                                     f"{type(exc).__name__}: {exc} ({where.name}, "
-                                     f"line {where.lineno})"}]}
+            return {self.csv_name: [{**head, "status": "error", "message": failure(exc)}]}
         sweep, summary = [], []
-        for index in swept_components(problem, reference, self.spec.extra["components"]):
-            section = Section(problem, index)
+        reference = found.as_float()
+        for index in swept_components(found, self.spec.extra["components"]):
+            section = CoordinateLine(problem, index)
             at = {**head, "component": index, "point": section.x}
             rows, sums = self._sweep(section, float(reference[index]), at)
             sweep += rows
             summary += sums
-        return {self.csv_name: sweep, self.summary_name: summary}
+        return {self.csv_name: sweep, self.summary_name: summary,
+                "step_methods.csv": compare_methods(problem, found, head)}
 
-    def _sweep(self, section: Section, reference: float, at: dict[str, Any]):
-        """Rows for every rule × h at one component, and one summary row per rule."""
-        grid = step_grid(self.spec.extra, section.x)
+    def _sweep(self, section: CoordinateLine, reference: float, at: dict[str, Any]):
+        """Rows for every rule × h at one component, smallest h first, and one summary row per
+        rule."""
+        steps, shift = step_grid(self.spec.extra, section.x)
         theory = self._theory(section, reference)
         rows, summaries = [], []
-        for rule in RULES:
+        for rule in DIFFERENCE_RULES:
             try:
-                estimates = [difference(section, rule, h) for h in grid]
+                estimates = [difference(section, rule, h) for h in steps]
             except NotAnalytic as exc:
                 message = f"the complex step needs an analytic f: {exc}"
                 rows.append({**at, "rule": rule, "status": "unsupported", "message": message})
@@ -114,20 +149,21 @@ class StepSweepStudy(Study):
                 continue
             values = np.array([e.value for e in estimates])
             errors = relative_errors(values, np.full(values.size, reference))
-            for h, estimate, err in zip(grid, estimates, errors, strict=True):
+            for h, k, estimate, err in zip(steps, shift, estimates, errors, strict=True):
                 vanished = rule != "complex" and estimate.step == 0.0
                 status = "ok" if np.isfinite(err) else ("skipped" if vanished else "nan")
-                rows.append({**at, "rule": rule, "h": float(h), "step": estimate.step,
-                             "vanished": vanished, "value": estimate.value,
+                rows.append({**at, "rule": rule, "h": float(h), "shift": int(k),
+                             "step": estimate.step, "vanished": vanished, "value": estimate.value,
                              "reference": reference, "err": float(err), "status": status,
                              "message": "x ± h == x: the step vanished" if vanished else ""})
             vanished = np.array([rule != "complex" and e.step == 0.0 for e in estimates])
-            found = summarize(grid, np.where(vanished, np.nan, errors))
+            found = summarize(steps, np.where(vanished, np.nan, errors), shift,
+                              truncation_order(rule))
             summaries.append({**at, "rule": rule, "status": "ok", "message": "",
                               **vars(found), **self._predicted(rule, theory, reference)})
         return rows, summaries
 
-    def _theory(self, section: Section, reference: float) -> dict[str, float | None]:
+    def _theory(self, section: CoordinateLine, reference: float) -> dict[str, float | None]:
         """|f|, |f''|, |f'''| (50-digit reference), σ = eps·|f|, and σ measured (ECnoise)."""
         digits = self.workspace.config.reference.digits
         d2, d3 = section_derivatives(section.problem, section.index, (2, 3), digits)
@@ -148,3 +184,52 @@ class StepSweepStudy(Study):
                 rule, sigma, theory["d2"], theory["d3"])
             row[h_key], row[err_key] = h, None if err is None else err / scale
         return row
+
+
+def failure(exc: Exception) -> str:
+    """An exception as a row's message: its type, text, and where it was raised."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({where.name}, line {where.lineno})"
+
+
+def compare_methods(problem: Problem, reference: Reference,
+                    head: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per method of ``COMPARED`` for a family of one input without kinks and with a
+    non-zero derivative (none otherwise): its derivative at x0, the relative error against
+    the reference at the reference's precision, its evaluations of f and its own relative
+    error estimate.  A method that cannot run here is a row with its status and why."""
+    if problem.n != 1 or reference.kinks or mpmath.mpf(reference.values[0]) == 0:
+        return []
+    at = {**head, "component": 0, "point": float(problem.x0[0]),
+          "reference": float(reference.values[0])}
+    return [_method_row(problem, reference, name, options, at) for name, options in COMPARED]
+
+
+def _method_row(problem: Problem, reference: Reference, name: str, options: dict[str, Any],
+                at: dict[str, Any]) -> dict[str, Any]:
+    """The row of one method: status ``ok``, ``unsupported``, ``nan`` or ``error``."""
+    row = {**at, "backend": name, "variant": variant_label(options), "status": "ok",
+           "message": ""}
+    backend = registry().get(name)
+    reason = (f"{name} is not a registered backend: pip install -e '.[peers]'"
+              if backend is None else backend.unavailable())
+    if reason:
+        return {**row, "status": "unsupported", "message": reason}
+    try:
+        backend.load()
+        prepared = backend.prepare(problem, **options)
+        value = float(np.asarray(prepared.gradient(problem.x0.copy()), dtype=float).ravel()[0])
+    except UnsupportedCase as exc:
+        return {**row, "status": "unsupported", "message": str(exc)}
+    except Exception as exc:  # one failing method is a row, never a crash of the run
+        return {**row, "status": "error", "message": failure(exc)}
+    row.update(value=value, f_evals=prepared.stats().get("f_evals"), message=prepared.note())
+    if not np.isfinite(value):
+        return {**row, "status": "nan", "message": row["message"] or "the derivative is not finite"}
+    estimates = prepared.error_estimates()
+    if estimates is not None and value != 0.0:
+        row["err_estimate"] = float(np.ravel(estimates)[0]) / abs(value)
+    with mpmath.workdps(reference.digits):
+        exact = mpmath.mpf(reference.values[0])
+        row["err"] = float(abs(mpmath.mpf(value) - exact) / abs(exact))
+    return row

@@ -42,13 +42,13 @@ def tape_sizes(problem: Problem) -> tuple[int, int]:
     """
     tape = ad.Tape()
     output = problem.fn(tape.leaf(problem.x0.copy()), ad)
-    unused = [i for i, (record, readers) in enumerate(zip(tape.records, tape.consumers,
-                                                          strict=True))
-              if record[1] and readers == 0 and i != output.index]
+    records = list(tape)
+    unused = [i for i, (record, readers) in enumerate(zip(records, tape.consumers, strict=True))
+              if record.parents and readers == 0 and i != output.index]
     if unused:
         raise RuntimeError(f"f computes {len(unused)} values it does not use")
-    sizes = [math.prod(record[3]) for record in tape.records]
-    read = sum(sizes[parent] for record in tape.records for parent in record[1])
+    sizes = [math.prod(record.shape) for record in records]
+    read = sum(sizes[parent] for record in records for parent in record.parents)
     return read, 2 * read
 
 
