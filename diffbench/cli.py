@@ -381,7 +381,7 @@ def compare_command(
              + ", ".join(f"{c.label} ×{c.ratio:.3g}" for c in slower), 1)
 
 
-@app.command("explain")
+@app.command("explain", context_settings={"ignore_unknown_options": True})
 def explain_command(
     expression: Annotated[str, typer.Argument(
         help="A scalar expression: numbers, variables, + - * / ** (or ^), and sin cos tan exp "

@@ -185,3 +185,44 @@ def test_caret_is_a_power_with_its_precedence():
     explanation = explain("x^3 + 1", {"x": 2.0})
     assert explanation.value == 9.0
     assert explanation.inputs[0].engine == 12.0
+
+
+@pytest.mark.parametrize("expression,message", [
+    ("1" * 400 + " * x", "is too large for float64"),
+    ("1e400 * x", "the number '1e400' is too large for float64"),
+    ("-" * 100_000 + "x", "nested too deeply"),
+    ("(" * 12_500 + "x" + ")" * 12_500, "cannot parse"),
+    ("sin(" * 400 + "x" + ")" * 400, "too many nested parentheses"),
+])
+def test_hostile_expressions_get_a_short_message(expression, message):
+    """Huge literals and deep nesting, given as they are (a leading minus is no option):
+    one message, status 2, and the message does not repeat the expression."""
+    result = runner.invoke(app, ["explain", expression, "--at", "x=2"])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output) < 400
+
+
+def test_a_leading_minus_is_the_expression_not_an_option():
+    result = runner.invoke(app, ["explain", "-x*3", "--at", "x=2"])
+    assert result.exit_code == 0 and "f = -6" in result.output
+
+
+@pytest.mark.parametrize("expression,point,note", [
+    ("abs(x)", {"x": 0.0}, "kink: 'abs(x)' is not differentiable here ('x' = 0); its "
+                           "one-sided derivatives are −1 and 1"),
+    ("maximum(x, 0)", {"x": 0.0}, "kink: 'maximum(x, 0)' is not differentiable here ('x' = "
+                                  "'0' = 0)"),
+    ("minimum(x, y) * 2", {"x": 1.5, "y": 1.5}, "kink: 'minimum(x, y)'"),
+    ("sqrt(x) + x", {"x": 0.0}, "infinite derivative: ∂('sqrt(x)')/∂('x') = inf"),
+])
+def test_explain_notes_kinks_and_infinite_derivatives(expression, point, note):
+    explanation = explain(expression, point)
+    assert any(note in line for line in explanation.notes), explanation.notes
+    at = ",".join(f"{k}={v}" for k, v in point.items())
+    assert note in re.sub(r"\s+", " ", runner.invoke(app, ["explain", expression, "--at", at])
+                          .output)
+
+
+def test_no_note_where_the_expression_is_smooth():
+    assert explain("abs(x) + maximum(x, y) + sqrt(x)", {"x": 1.0, "y": 2.0}).notes == ()

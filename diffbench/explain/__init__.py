@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 
 from .graph import Node, Step, Trace, trace
-from .parse import ExplainError, parse_expression, parse_point
+from .notes import infinite_derivatives, kinks
+from .parse import ExplainError, parse_expression, parse_point, shown, too_deep
 from .paths import Path, count_paths, list_paths
 from .symbolic import Derivative, derivatives
 
@@ -37,14 +38,16 @@ class InputPaths:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The expression as parsed, the point, the traced graph and sweep, and one
-    :class:`InputPaths` per variable in order of appearance."""
+    """The expression as parsed, the point, the traced graph and sweep, one
+    :class:`InputPaths` per variable in order of appearance, and ``notes``: the kinks and the
+    infinite derivatives at the point."""
 
     text: str
     point: dict[str, float]
     trace: Trace
     inputs: tuple[InputPaths, ...]
     max_paths: int
+    notes: tuple[str, ...] = ()
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -62,9 +65,8 @@ def explain(text: str, point: dict[str, float],
     deeper than Python's parser and SymPy recurse)."""
     try:
         return _explain(text, point, max_paths)
-    except RecursionError:
-        raise ExplainError("the expression is nested too deeply to take apart "
-                           "(Python's parser and SymPy recurse over it)") from None
+    except (RecursionError, MemoryError):
+        raise too_deep(text) from None
 
 
 def _explain(text: str, point: dict[str, float], max_paths: int) -> Explanation:
@@ -76,7 +78,7 @@ def _explain(text: str, point: dict[str, float], max_paths: int) -> Explanation:
                            f"--at {example}")
     unused = [name for name in point if name not in expression.variables]
     if unused:
-        raise ExplainError(f"--at gives {', '.join(unused)}, which {text!r} does not use")
+        raise ExplainError(f"--at gives {', '.join(unused)}, which {shown(text)} does not use")
     traced = trace(expression, point)
     symbolic = derivatives(expression, point)
     inputs = []
@@ -85,7 +87,8 @@ def _explain(text: str, point: dict[str, float], max_paths: int) -> Explanation:
         inputs.append(InputPaths(
             name, paths, count_paths(traced.nodes, index, traced.output),
             math.fsum(path.product for path in paths), traced.gradient[name], symbolic[name]))
-    return Explanation(expression.text, dict(point), traced, tuple(inputs), max_paths)
+    notes = (*kinks(expression, point), *infinite_derivatives(traced))
+    return Explanation(expression.text, dict(point), traced, tuple(inputs), max_paths, notes)
 
 
 __all__ = ["DEFAULT_MAX_PATHS", "Explanation", "ExplainError", "InputPaths", "Node", "Path",

@@ -16,7 +16,7 @@ from itertools import islice
 import numpy as np
 
 from .. import ad
-from .parse import FUNCTIONS, ExplainError, Expression, evaluate
+from .parse import FUNCTIONS, ExplainError, Expression, brief, evaluate, shown
 
 ONE = np.float64(1.0)
 
@@ -75,12 +75,12 @@ def trace(expression: Expression, point: dict[str, float]) -> Trace:
     with np.errstate(all="ignore"):
         out = evaluate(expression, leaves, functions, float, visit)
         if type(out) is not ad.Box:
-            raise ExplainError(f"{expression.text!r} does not depend on its variables")
+            raise ExplainError(f"{shown(expression.text)} does not depend on its variables")
         records = tuple(islice(tape, out.index + 1))
         nodes = tuple(_node(i, record, labels[i], values[i]) for i, record in enumerate(records))
         for node in nodes:
             if not math.isfinite(node.value):
-                raise ExplainError(f"{node.label} = {node.value} at this point: the "
+                raise ExplainError(f"{brief(node.label)} = {node.value} at this point: the "
                                    "expression is not finite there")
         steps, cotangents = _sweep(records)
         tape.backward(out)

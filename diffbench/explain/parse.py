@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -27,10 +28,36 @@ OPERATORS: dict[type[ast.operator], Callable[[object, object], object]] = {
 }
 ARITHMETIC_ERRORS = {OverflowError: "the result is too large for float64",
                      ZeroDivisionError: "division by zero"}
+SHOWN_CHARACTERS = 60
+"""Messages show at most about this much of an expression."""
 
 
 class ExplainError(ValueError):
     """Input that cannot be explained; the message names what is wrong."""
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message, its middle left out when it is long: a message names
+    the expression, it does not repeat 25 KB of it."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return repr(text)
+    half = SHOWN_CHARACTERS // 2
+    return f"{text[:half]!r} … {text[-half:]!r} ({len(text)} characters)"
+
+
+def brief(text: str) -> str:
+    """``text`` as it is when short, else as :func:`shown` gives it."""
+    return text if len(text) <= SHOWN_CHARACTERS else shown(text)
+
+
+def _source(node: ast.AST) -> str:
+    return brief(ast.unparse(node))
+
+
+def too_deep(text: str) -> ExplainError:
+    """The error for an expression nested deeper than Python's parser and SymPy recurse."""
+    return ExplainError(f"the expression {shown(text)} is nested too deeply to take apart "
+                        "(Python's parser and SymPy recurse over it)")
 
 
 @dataclass(frozen=True)
@@ -51,49 +78,65 @@ def parse_expression(text: str) -> Expression:
         tree = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
         where = f" at column {exc.offset}" if exc.offset else ""
-        raise ExplainError(f"cannot parse {text!r}: {exc.msg}{where}") from None
+        raise ExplainError(f"cannot parse {shown(text)}: {exc.msg}{where}") from None
+    except (RecursionError, MemoryError):
+        raise too_deep(text) from None
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     names = []
     for node in ast.walk(tree):
-        _check(node)
+        _check(node, source)
         if isinstance(node, ast.Name) and id(node) not in called and node.id not in CONSTANTS:
-            if _function(node.id) is not None:
+            if function_name(node.id) is not None:
                 raise ExplainError(f"{node.id} is a function: call it, as in {node.id}(x)")
             names.append(node)
     names.sort(key=lambda node: (node.lineno, node.col_offset))
     variables = tuple(dict.fromkeys(node.id for node in names))
     if not variables:
-        raise ExplainError(f"{text!r} has no variables: there is nothing to differentiate")
+        raise ExplainError(f"{shown(text)} has no variables: there is nothing to differentiate")
     return Expression(source, tree, variables)
 
 
-def _function(name: str) -> str | None:
+def _float(value: int | float) -> float:
+    """A literal as float64: inf where it is beyond float64's range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def function_name(name: str) -> str | None:
+    """The contract's name of the function ``name`` calls (aliases resolved), if any."""
     name = ALIASES.get(name, name)
     return name if name in FUNCTIONS else None
 
 
-def _check(node: ast.AST) -> None:
-    """Reject every node outside numbers, names, + - * / **, unary ± and function calls."""
+def _check(node: ast.AST, source: str) -> None:
+    """Reject every node outside numbers, names, + - * / **, unary ± and function calls (and
+    a number beyond float64's range: ``source`` is the text it was read from)."""
     if isinstance(node, ast.Constant):
         if type(node.value) not in (int, float):
-            raise ExplainError(f"{ast.unparse(node)} is not a real number")
+            raise ExplainError(f"{_source(node)} is not a real number")
+        if not math.isfinite(_float(node.value)):
+            written = ast.get_source_segment(source, node) or ast.unparse(node)
+            raise ExplainError(f"the number {shown(written)} is too large for float64 (at "
+                               f"most about {sys.float_info.max:.3g})")
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in OPERATORS:
-            raise ExplainError(f"unsupported operator in {ast.unparse(node)}: use + - * / **")
+            raise ExplainError(f"unsupported operator in {_source(node)}: use + - * / **")
     elif isinstance(node, ast.Call):
-        name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        function = _function(name)
+        name = node.func.id if isinstance(node.func, ast.Name) else _source(node.func)
+        function = function_name(name)
         if function is None:
             known = ", ".join((*FUNCTIONS, *ALIASES))
             raise ExplainError(f"unknown function {name!r} (known: {known})")
         if node.keywords or len(node.args) != ARITY[function]:
             raise ExplainError(f"{name} takes {ARITY[function]} argument(s): "
-                               f"{ast.unparse(node)}")
+                               f"{_source(node)}")
     elif isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, (ast.UAdd, ast.USub)):
-            raise ExplainError(f"unsupported operator in {ast.unparse(node)}: use + or -")
+            raise ExplainError(f"unsupported operator in {_source(node)}: use + or -")
     elif not isinstance(node, (ast.Name, ast.operator, ast.unaryop, ast.expr_context)):
-        raise ExplainError(f"unsupported syntax: {ast.unparse(node)}")
+        raise ExplainError(f"unsupported syntax: {_source(node)}")
 
 
 def parse_point(text: str | None) -> dict[str, float]:
@@ -140,10 +183,10 @@ def evaluate(expression: Expression, names: Mapping[str, object],
                 result = OPERATORS[type(node.op)](left, right)
             except ArithmeticError as exc:
                 reason = ARITHMETIC_ERRORS.get(type(exc), str(exc))
-                raise ExplainError(f"{ast.unparse(node)}: {reason}") from None
+                raise ExplainError(f"{_source(node)}: {reason}") from None
         else:
             args = [value(arg) for arg in node.args]
-            result = functions[_function(node.func.id)](*args)
+            result = functions[function_name(node.func.id)](*args)
         visit(node, result)
         return result
 

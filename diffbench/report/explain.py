@@ -138,8 +138,9 @@ def explanation_renderables(explanation: Explanation) -> list[RenderableType]:
     at = ", ".join(f"{name} = {fmt.number(value)}" for name, value in explanation.point.items())
     header = Text.from_markup(f"[bold]f = {explanation.text}[/bold] at {at}: "
                               f"f = {fmt.number(explanation.value)}")
-    return [header, Text("computation graph (output first; ∂ is each edge's local "
-                         "derivative)", style="bold"),
+    notes = [Text(f"note: {note}", style="yellow") for note in explanation.notes]
+    return [header, *notes, Text("computation graph (output first; ∂ is each edge's local "
+                                 "derivative)", style="bold"),
             graph_tree(explanation), forward_table(explanation), backward_table(explanation),
             *(paths_table(explanation, entry) for entry in explanation.inputs),
             gradient_table(explanation)]
