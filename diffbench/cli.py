@@ -142,7 +142,7 @@ def _print_plan(settings, options) -> None:
     """``--dry-run``: the cases that would run, and bounds on how long they would take."""
     from rich.table import Table
 
-    from .report.format import seconds
+    from .report.format import duration
     from .runner import plan_estimate
 
     cases, low, high = plan_estimate(settings, options)
@@ -152,8 +152,8 @@ def _print_plan(settings, options) -> None:
     for label, key, isolated in cases:
         table.add_row(escape(label), "yes" if isolated else "no", escape(key))
     console.print(table)
-    console.print(f"estimated time: at least {seconds(low)} (the timing samples alone), at "
-                  f"most {seconds(high)} (every case at its budget of "
+    console.print(f"estimated time: at least {duration(low)} (the timing samples alone), at "
+                  f"most {duration(high)} (every case at its budget of "
                   f"{settings.timing.budget_s:g} s), references and start-up not counted")
 
 

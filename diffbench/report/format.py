@@ -68,3 +68,14 @@ def exponent(fit) -> str:
     start = "−∞" if math.isinf(low) else f"{low:.2f}"
     end = "∞" if math.isinf(high) else f"{high:.2f}"
     return f"{float(fit['exponent']):.2f} [{start}, {end}]"
+
+
+def duration(value) -> str:
+    """A span of time for people: 45 s, 12 min, 2 h 05 min."""
+    number = _number(value)
+    if number is None:
+        return "–"
+    if number < 60:
+        return seconds(number)
+    minutes = round(number / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
