@@ -8,6 +8,7 @@ settings without depending on the studies.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
@@ -303,7 +304,7 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
         effective = {**backend.options, **options}
         for j, earlier in enumerate(specs):
             if earlier.name == name and {**backend.options, **earlier.options} == effective:
-                settings = ", ".join(f"{k} = {v!r}" for k, v in effective.items())
+                settings = ", ".join(f"{k} = {json.dumps(v)}" for k, v in effective.items())
                 section.fail(f"repeats backends[{j}]: {name!r} with the same options"
                              f"{f' ({settings})' if settings else ''}", key)
         specs.append(BackendSpec(name, dict(options)))
