@@ -3,6 +3,8 @@ tests/data/hostile/), each a clear message and an exit status a script can trust
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -236,13 +238,17 @@ def test_the_budget_bounds_a_case_run_in_the_parent(tmp_path):
 
 @pytest.mark.parametrize("isolate", [False, True])
 def test_importing_jax_is_not_in_the_budget_nor_in_setup(tmp_path, isolate):
-    """rosenbrock[10] on JAX at a budget of 1 s is ok whether isolated or not, and its
-    setup_s is the compile, not the import."""
+    """rosenbrock[10] on JAX at a budget of 2 s (less than importing JAX takes on a busy
+    machine) is ok whether isolated or not, and its setup_s is the compile, not the import:
+    shorter than importing JAX in a fresh process, measured here."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import jax.numpy"], check=True)
+    import_s = time.perf_counter() - started
     config = tmp_path / "c.toml"
-    config.write_text(BUDGET.format(budget=1.0, size=10, backends='"jax"'))
+    config.write_text(BUDGET.format(budget=2.0, size=10, backends='"jax"'))
     out = tmp_path / "run"
     result = run(str(config), "--out", str(out), "-q", "--no-plots",
                  *(["--isolate"] if isolate else []))
     assert result.exit_code == 0, result.output
     (row,) = read_rows(out / "gradient.csv")
-    assert row["status"] == "ok" and float(row["setup_s"]) < 0.5, row
+    assert row["status"] == "ok" and float(row["setup_s"]) < import_s, (row, import_s)
