@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from diffbench.ad.cotangents import Cotangents
-from diffbench.ad.numeric import MPMATH, namespace_of
+from diffbench.ad.numeric import FLOAT64, MPMATH, namespace_of
 from diffbench.ad.rules import ELEMENTWISE, RULES
 
 
@@ -43,8 +44,13 @@ class Record(NamedTuple):
 
 FIRST, SECOND, BOTH = (0,), (1,), (0, 1)
 """The positions of the traced arguments in the usual calls of :meth:`Tape.record`."""
+_POSITIONS = {FIRST: FIRST, SECOND: SECOND, BOTH: BOTH}  # equal tuples to these very ones
 
 _new_box = object.__new__
+_SHAPE = operator.itemgetter(2)  # of a stored record
+_OPS = {ns.name: {op: (getattr(ns, op), makers) for op, makers in RULES.items()}
+        for ns in (FLOAT64, MPMATH)}
+"""Each op's function in each namespace, with its rules: one lookup per recorded op."""
 
 
 class Box:
@@ -142,17 +148,16 @@ def _untraced(value: object) -> object:
 
 def apply(op: str, *args: object) -> object:
     """Run ``op`` on the arguments' values; record it on their tape when one is traced."""
+    makers = RULES.get(op, ())
     traced = ()
     for k, arg in enumerate(args):
         if type(arg) is Box:
+            if k >= len(makers) or makers[k] is None:
+                raise NotImplementedError(_missing_rule(op, k, [_untraced(a) for a in args]))
             traced += (k,)
     if not traced:
         return getattr(namespace_of(*args), op)(*args)
-    makers = RULES.get(op, ())
-    for k in traced:
-        if k >= len(makers) or makers[k] is None:
-            raise NotImplementedError(_missing_rule(op, k, [_untraced(arg) for arg in args]))
-    return args[traced[0]].tape.record(op, traced, *args)
+    return args[traced[0]].tape.record(op, _POSITIONS.get(traced, traced), *args)
 
 
 @dataclass(frozen=True)
@@ -178,14 +183,16 @@ class Tape:
     reference, so a tape and its values form no cycle.  The namespace (float64 or mpmath) is
     chosen from the first input's dtype.
 
-    The records are kept as plain tuples laid out as :class:`Record` (building and unpacking a
-    NamedTuple costs about a sixth of a small gradient's time).
+    The records are kept as plain tuples ``(op, links, shape)``, where ``links`` pairs each
+    parent with its VJP: building and unpacking a NamedTuple costs about a sixth of a small
+    gradient's time, and a loop over pairs a third of one over ``zip(parents, vjps)``.
     """
 
-    __slots__ = ("ns", "_records", "consumers", "leaves", "released", "peak_bytes")
+    __slots__ = ("ns", "_ops", "_records", "consumers", "leaves", "released", "peak_bytes")
 
     def __init__(self) -> None:
         self.ns: SimpleNamespace | None = None
+        self._ops: dict[str, tuple[Callable, tuple]] | None = None  # set with ns
         self._records: list[tuple | None] = []
         self.consumers: list[int] = []
         self.leaves: list[weakref.ref[Box]] = []
@@ -196,17 +203,18 @@ class Tape:
         """The records in execution order (a topological order)."""
         if self.released:
             raise RuntimeError("the records of this tape were released by its backward sweep")
-        return map(Record._make, self._records)
+        return (Record(op, tuple(parent for parent, _ in links), tuple(vjp for _, vjp in links),
+                       shape) for op, links, shape in self._records)
 
     def leaf(self, value: object) -> Box:
         """A new input: float64 values, or an object array of ``mpf`` (the mpmath namespace)."""
         ns = namespace_of(value)
         if self.ns is None:
-            self.ns = ns
+            self.ns, self._ops = ns, _OPS[ns.name]
         elif ns is not self.ns:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
-        box = self._push("input", (), (), value)
+        box = self._push("input", (), value)
         box.grad = None
         self.leaves.append(weakref.ref(box))
         return box
@@ -214,34 +222,66 @@ class Tape:
     def record(self, op: str, traced: tuple[int, ...], *args: object) -> Box:
         """Record ``op(*args)`` whose traced arguments are ``args[k]`` for ``k`` in ``traced``:
         its value, and one VJP for each traced argument (constants get none, so their
-        cotangents are never computed)."""
-        ns = self.ns
-        values = [*args]
-        for k in traced:
-            values[k] = args[k].value
-        ans = getattr(ns, op)(*values)
-        makers = RULES[op]
-        parents = vjps = ()
-        for k in traced:
-            arg = args[k]
-            if arg.tape is not self:
-                raise ValueError(f"argument {k} of {op} belongs to another tape")
-            parents += (arg.index,)
-            vjps += (makers[k](ns, ans, *values),)
-        return self._push(op, parents, vjps, ans)
+        cotangents are never computed).  ``self`` is the tape of ``args[traced[0]]``; for two
+        arguments ``traced`` is :data:`FIRST`, :data:`SECOND` or :data:`BOTH` themselves.
 
-    def _push(self, op: str, parents: tuple[int, ...], vjps: tuple[Callable, ...], ans) -> Box:
+        Ops of one or two arguments, nearly all, are run by positional calls (unpacking
+        argument lists costs a sixth of a small op); the loops below take any number.
+        """
+        ns = self.ns
+        fn, makers = self._ops[op]
+        if len(args) == 1:
+            x = args[0]
+            value = x.value
+            ans = fn(value)
+            links = ((x.index, makers[0](ns, ans, value)),)
+        elif len(args) == 2:
+            x, y = args
+            xv = x if traced is SECOND else x.value
+            yv = y if traced is FIRST else y.value
+            ans = fn(xv, yv)
+            if traced is FIRST:
+                links = ((x.index, makers[0](ns, ans, xv, yv)),)
+            elif traced is SECOND:
+                links = ((y.index, makers[1](ns, ans, xv, yv)),)
+            else:
+                if y.tape is not self:
+                    raise ValueError(f"argument 1 of {op} belongs to another tape")
+                links = ((x.index, makers[0](ns, ans, xv, yv)),
+                         (y.index, makers[1](ns, ans, xv, yv)))
+        else:
+            values = [*args]
+            for k in traced:
+                values[k] = args[k].value
+            ans = fn(*values)
+            links = ()
+            for k in traced:
+                arg = args[k]
+                if arg.tape is not self:
+                    raise ValueError(f"argument {k} of {op} belongs to another tape")
+                links += ((arg.index, makers[k](ns, ans, *values)),)
+        consumers = self.consumers  # what _push does, inlined (a call costs 3 % of a small op)
+        for parent, _ in links:
+            consumers[parent] += 1
+        box = _new_box(Box)
+        box.value = ans
+        box.tape = self
+        box.index = len(consumers)
+        self._records.append((op, links, getattr(ans, "shape", ())))
+        consumers.append(0)
+        return box
+
+    def _push(self, op: str, links: tuple[tuple[int, Callable], ...], ans: object) -> Box:
         """Append the record of ``ans``, count its reads of its parents, and trace ``ans``."""
         consumers = self.consumers
-        for parent in parents:
+        for parent, _ in links:
             consumers[parent] += 1
-        index = len(consumers)
-        self._records.append((op, parents, vjps, getattr(ans, "shape", ())))
-        consumers.append(0)
         box = _new_box(Box)  # 30 % cheaper than calling Box: no __init__ frame
         box.value = ans
         box.tape = self
-        box.index = index
+        box.index = len(consumers)
+        self._records.append((op, links, getattr(ans, "shape", ())))
+        consumers.append(0)
         return box
 
     def stats(self) -> TapeStats:
@@ -268,26 +308,27 @@ class Tape:
                 "pass retain_graph=True to the first backward to run it again"
             )
         records = self._records
-        shapes = [record[3] for record in records]
+        shapes = list(map(_SHAPE, records))
         cotangents = Cotangents(self.ns, shapes)
         cotangents.seed(output.index, _seed(self.ns, seed, shapes[output.index]))
         drop_records = release and not retain_graph
-        take, add, release_cotangent = cotangents.take, cotangents.add, cotangents.release
         for i in range(output.index, -1, -1):  # newest first
-            op, parents, vjps, shape = records[i]
-            g = take(i)
-            if g is None or not parents:  # no path to the output, or an input
+            g = cotangents.take(i)
+            if g is None:  # no path to the output
+                continue
+            op, links, shape = records[i]
+            if not links:  # an input
                 continue
             if getattr(g, "shape", ()) != shape:
-                g = _spread(op, parents, g, shape, shapes)
-            for parent, vjp in zip(parents, vjps):  # noqa: B905 - same length by construction
-                add(parent, vjp(g))
+                g = _spread(op, links, g, shape, shapes)
+            for parent, vjp in links:
+                cotangents.add(parent, vjp(g))
             if release:
-                release_cotangent(i)
+                cotangents.release(i)
                 if drop_records:
                     records[i] = None
         if drop_records:
-            self._records = [None] * len(records)  # records the sweep skipped hold values too
+            records.clear()  # the records the sweep skipped hold values too
             self.released = True
         self.peak_bytes = cotangents.peak
         for reference in self.leaves:
@@ -310,8 +351,8 @@ def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
     return seed
 
 
-def _spread(op: str, parents: tuple[int, ...], g: object, shape: tuple[int, ...],
-            shapes: list[tuple[int, ...]]) -> object:
+def _spread(op: str, links: tuple[tuple[int, Callable], ...], g: object,
+            shape: tuple[int, ...], shapes: list[tuple[int, ...]]) -> object:
     """A cotangent ``g`` held in a shape that merely broadcasts to ``shape``, the output's, as
     the rules of ``op`` take it: spread to ``shape``, or as it is.
 
@@ -321,7 +362,7 @@ def _spread(op: str, parents: tuple[int, ...], g: object, shape: tuple[int, ...]
     if op == "getitem":
         return g
     if op in ELEMENTWISE:
-        for parent in parents:
+        for parent, _ in links:
             if shapes[parent] != shape:
                 return np.broadcast_to(g, shape)
         return g
