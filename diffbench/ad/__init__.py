@@ -13,7 +13,14 @@ keeps every cotangent and saved value alive instead (to measure what release sav
 
 Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``;
 a non-scalar output needs a seed, and a second backward needs ``retain_graph=True`` on the first.
-Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).
+Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).  Other
+values' cotangents are released as the sweep goes, unless ``y.retain_grad()`` asked to keep
+``y.grad``; ``ad.detach(y)`` (also ``ad.stop_gradient``) is ``y``'s value as a constant.
+
+Memory for time: ``ad.checkpoint(fn)`` recomputes ``fn`` in the backward sweep instead of keeping
+its intermediates; ``ad.checkpoint_chain(step, x, length, schedule)`` checkpoints a chain of
+steps by a schedule (``none``, ``every:K``, ``sqrt``, ``revolve`` with ``snapshots``); see
+:mod:`diffbench.ad.checkpointing`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from diffbench.ad.checkpointing import checkpoint, checkpoint_chain
 from diffbench.ad.engine import (
     BOTH,
     FIRST,
@@ -110,7 +118,23 @@ def reshape(x: object, shape: int | tuple[int, ...]) -> object:
     return apply("reshape", x, shape)
 
 
+def detach(x: object) -> object:
+    """``x``'s value as a constant the tape does not follow: no cotangent flows back through
+    it (a read-only view of a traced array; anything else as it is)."""
+    if type(x) is not Box:
+        return x
+    value = x.value
+    if isinstance(value, np.ndarray):
+        value = value.view()
+        value.flags.writeable = False
+    return value
+
+
+stop_gradient = detach
+"""JAX's name for :func:`detach`."""
+
+
 __all__ = [
-    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
-    *CONTRACT,
+    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "checkpoint",
+    "checkpoint_chain", "detach", "grad", "stop_gradient", "value_and_grad", *CONTRACT,
 ]

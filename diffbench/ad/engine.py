@@ -9,7 +9,8 @@ Invariants:
 * A record keeps what its rules need (see :mod:`diffbench.ad.rules`), nothing else; the backward
   sweep drops it once it has run, unless ``retain_graph`` is set.
 * A value's cotangent is complete when the sweep reaches its producer, and is released as soon
-  as the producer has run.  Cotangents reaching a value along several paths are summed.
+  as the producer has run (a box that asked to :meth:`~Box.retain_grad` keeps a copy).
+  Cotangents reaching a value along several paths are summed.
 * Shapes are un-broadcast in one place: where a cotangent is accumulated, in the cotangent
   store (:mod:`diffbench.ad.cotangents`), which also owns the buffers and counts their bytes.
 """
@@ -58,11 +59,27 @@ class Box:
     makes every box).
 
     Supports the ops contract's operators; comparisons return plain boolean arrays (for
-    ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`.
+    ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`; another value's only
+    after :meth:`retain_grad`.
     """
 
-    __slots__ = ("value", "tape", "index", "grad", "__weakref__")
+    __slots__ = ("value", "tape", "index", "_grad", "__weakref__")
     __array_ufunc__ = None  # numpy defers to the reflected operators below
+
+    @property
+    def grad(self) -> object:
+        """The cotangent the last backward left here (an array of the value's shape), or None:
+        set on inputs, and on other values only after :meth:`retain_grad`."""
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value: object) -> None:
+        self._grad = value
+
+    def retain_grad(self) -> None:
+        """Keep this value's cotangent: every later backward through it sets ``grad`` to a copy
+        (intermediate cotangents are otherwise released once their producer has run)."""
+        self.tape.retain(self)
 
     shape = property(lambda self: np.shape(self.value))
     ndim = property(lambda self: np.ndim(self.value))
@@ -214,8 +231,7 @@ class Tape:
         elif ns is not self.ns:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
-        box = self._push("input", (), value)
-        box.grad = None
+        box = self.push("input", (), value)
         self.leaves.append(weakref.ref(box))
         return box
 
@@ -260,7 +276,7 @@ class Tape:
                 if arg.tape is not self:
                     raise ValueError(f"argument {k} of {op} belongs to another tape")
                 links += ((arg.index, makers[k](ns, ans, *values)),)
-        consumers = self.consumers  # what _push does, inlined (a call costs 3 % of a small op)
+        consumers = self.consumers  # what push does, inlined (a call costs 3 % of a small op)
         for parent, _ in links:
             consumers[parent] += 1
         box = _new_box(Box)
@@ -271,8 +287,11 @@ class Tape:
         consumers.append(0)
         return box
 
-    def _push(self, op: str, links: tuple[tuple[int, Callable], ...], ans: object) -> Box:
-        """Append the record of ``ans``, count its reads of its parents, and trace ``ans``."""
+    def push(self, op: str, links: tuple[tuple[int, Callable], ...], ans: object) -> Box:
+        """Append the record of ``ans``, made by ``op`` from the parents in ``links`` (pairs of a
+        parent's index and the VJP that carries ``ans``'s cotangent to it), count its reads of
+        its parents, and trace ``ans``: for records not made from the rule table (an input, a
+        checkpoint)."""
         consumers = self.consumers
         for parent, _ in links:
             consumers[parent] += 1
@@ -283,6 +302,18 @@ class Tape:
         self._records.append((op, links, getattr(ans, "shape", ())))
         consumers.append(0)
         return box
+
+    def retain(self, box: Box) -> None:
+        """Have every later backward through ``box`` set ``box.grad`` (see
+        :meth:`Box.retain_grad`): its producer's first VJP keeps a copy of the cotangent it
+        carries.  An input's ``grad`` is set anyway."""
+        if self.released:
+            raise RuntimeError("retain_grad on a tape whose backward released its records")
+        op, links, shape = self._records[box.index]
+        if links and type(links[0][1]) is not _Retained:
+            (parent, vjp), *others = links
+            self._records[box.index] = (op, ((parent, _Retained(vjp, box, shape)), *others),
+                                        shape)
 
     def stats(self) -> TapeStats:
         """Tape length, shared values and the peak cotangent bytes of the last backward."""
@@ -335,6 +366,22 @@ class Tape:
             leaf = reference()
             if leaf is not None:
                 leaf.grad = cotangents.result(leaf.index)
+
+
+class _Retained:
+    """A VJP that first sets ``box.grad`` to a copy of the cotangent it carries, spread to the
+    value's ``shape`` (the buffer itself may be handed on and added into)."""
+
+    __slots__ = ("vjp", "box", "shape")
+
+    def __init__(self, vjp: Callable[[object], object], box: Box, shape: tuple[int, ...]):
+        self.vjp, self.box, self.shape = vjp, weakref.ref(box), shape
+
+    def __call__(self, g: object) -> object:
+        box = self.box()
+        if box is not None:
+            box.grad = np.array(np.broadcast_to(g, self.shape))
+        return self.vjp(g)
 
 
 def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
