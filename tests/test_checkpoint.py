@@ -128,6 +128,13 @@ def test_every_schedule_gives_the_gradient_bit_for_bit(name, size, schedule, sna
     assert len(counter) == parse_schedule(schedule, snapshots).forward_steps(DEPTH)
 
 
+@pytest.mark.parametrize(("schedule", "snapshots"), SCHEDULES)
+def test_a_step_that_ignores_its_argument_has_no_gradient(schedule, snapshots):
+    g = ad.grad(lambda x: ad.sum(ad.checkpoint_chain(lambda v: np.ones(3), x, 5, schedule,
+                                                     snapshots)))(np.ones(3))
+    assert g.tolist() == [0.0, 0.0, 0.0]
+
+
 def test_revolve_in_mpmath_numbers_is_the_plain_gradient():
     chain = chain_of("sin_tanh_chain", 3, depth=9)
     with mpmath.workdps(40):

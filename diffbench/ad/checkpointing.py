@@ -204,8 +204,8 @@ class _Rerun:
 
 
 def _pull(tape: Tape, out: object, g: object, shape: tuple[int, ...]) -> None:
-    """Backward of ``out`` on ``tape`` seeded with ``g`` spread to ``shape``; the inputs' grads
-    stay None where ``out`` is untraced (they then get zeros)."""
+    """Set the inputs' ``grad`` on ``tape``: the backward of ``out`` seeded with ``g`` spread to
+    ``shape``, or zeros where ``out`` is untraced (computed without the inputs)."""
     if type(out) is not Box:
         for reference in tape.leaves:
             leaf = reference()
@@ -240,19 +240,17 @@ def checkpoint_chain(step: Callable[[object], object], x: object, length: int,
 
 
 class _TapedStep:
-    """One step taped on its own from the state ``x``: its output, and ``pull`` for the
-    cotangent of ``x``."""
+    """One step taped on its own from the state ``x``: its output's ``value``, and ``pull`` for
+    the cotangent of ``x``."""
 
     def __init__(self, step: Callable[[object], object], x: object):
         self.tape = Tape()
         self.leaf = self.tape.leaf(x)
         self.out = step(self.leaf)
-        if type(self.out) is not Box:
-            raise ValueError("checkpoint_chain: the step must compute its result from its "
-                             "argument")
+        self.value = self.out.value if type(self.out) is Box else self.out
 
     def pull(self, g: object) -> object:
-        self.tape.backward(self.out, seed=np.broadcast_to(g, np.shape(self.out.value)))
+        _pull(self.tape, self.out, g, np.shape(self.value))
         return self.leaf.grad
 
 
@@ -290,4 +288,4 @@ def _revolve(step: Callable[[object], object], x: Box, length: int, snapshots: i
         return pull(a, g)
 
     return x.tape.push("revolve", ((x.index, lambda g: reverse(0, length, snapshots, g)),),
-                       last[0].out.value)
+                       last[0].value)
