@@ -19,6 +19,7 @@ from .claims import claims_table, write_claims
 from .files import RunFiles
 from .markdown import table_to_markdown
 from .tables import (
+    checkpoint_table,
     gradient_table,
     scaling_fit_table,
     step_summary_table,
@@ -69,6 +70,10 @@ def _swell_tables(run: RunFiles) -> list[Table]:
     return tables
 
 
+def _checkpoint_tables(run: RunFiles) -> list[Table]:
+    return [checkpoint_table(run.rows("checkpoint.csv"))]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("gradient.csv", _gradient_tables, {
         "omega": lambda run, path: plots.plot_omega(run.rows("gradient.csv"), path),
@@ -84,6 +89,10 @@ SECTIONS: tuple[Section, ...] = (
     }),
     Section("swell.csv", _swell_tables, {
         "sizes": lambda run, path: plots.plot_swell(run.rows("swell.csv"), path),
+    }),
+    Section("checkpoint.csv", _checkpoint_tables, {
+        "frontier": lambda run, path: plots.plot_checkpoint(
+            run.rows("checkpoint.csv"), run.rows("checkpoint_frontier.csv"), path),
     }),
 )
 
