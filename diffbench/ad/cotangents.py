@@ -47,8 +47,9 @@ class Cotangents:
     def __init__(self, ns: SimpleNamespace, shapes: Sequence[tuple[int, ...]]) -> None:
         self.ns = ns
         self.shapes = shapes
-        self.slots: list[object] = [None] * len(shapes)
-        self.owned = [False] * len(shapes)
+        count = len(shapes)
+        self.slots: list[object] = [None] * count
+        self.owned = [False] * count
         self.live = 0
         self._peak = 0
         self._handed: object = None  # the cotangent last taken, which the sweep hands on

@@ -232,39 +232,50 @@ class Tape:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
         box = self.push("input", (), value)
+        box._grad = None
         self.leaves.append(weakref.ref(box))
         return box
 
     def record(self, op: str, traced: tuple[int, ...], *args: object) -> Box:
         """Record ``op(*args)`` whose traced arguments are ``args[k]`` for ``k`` in ``traced``:
         its value, and one VJP for each traced argument (constants get none, so their
-        cotangents are never computed).  ``self`` is the tape of ``args[traced[0]]``; for two
-        arguments ``traced`` is :data:`FIRST`, :data:`SECOND` or :data:`BOTH` themselves.
+        cotangents are never computed).  ``self`` is the tape of ``args[traced[0]]``.
 
-        Ops of one or two arguments, nearly all, are run by positional calls (unpacking
-        argument lists costs a sixth of a small op); the loops below take any number.
+        Ops of one argument, or of two with ``traced`` one of :data:`FIRST`, :data:`SECOND` and
+        :data:`BOTH` themselves (nearly all), are run by positional calls: unpacking argument
+        lists costs a sixth of a small op.  The loops below take any other call.
         """
         ns = self.ns
         fn, makers = self._ops[op]
-        if len(args) == 1:
+        consumers = self.consumers
+        count = len(args)
+        if count == 1:  # x alone
             x = args[0]
             value = x.value
             ans = fn(value)
             links = ((x.index, makers[0](ns, ans, value)),)
-        elif len(args) == 2:
+            consumers[x.index] += 1
+        elif count == 2 and traced is FIRST:  # x with a constant
+            x, c = args
+            value = x.value
+            ans = fn(value, c)
+            links = ((x.index, makers[0](ns, ans, value, c)),)
+            consumers[x.index] += 1
+        elif count == 2 and traced is SECOND:  # a constant with y
+            c, y = args
+            value = y.value
+            ans = fn(c, value)
+            links = ((y.index, makers[1](ns, ans, c, value)),)
+            consumers[y.index] += 1
+        elif count == 2 and traced is BOTH:
             x, y = args
-            xv = x if traced is SECOND else x.value
-            yv = y if traced is FIRST else y.value
+            if y.tape is not self:
+                raise ValueError(f"argument 1 of {op} belongs to another tape")
+            xv, yv = x.value, y.value
             ans = fn(xv, yv)
-            if traced is FIRST:
-                links = ((x.index, makers[0](ns, ans, xv, yv)),)
-            elif traced is SECOND:
-                links = ((y.index, makers[1](ns, ans, xv, yv)),)
-            else:
-                if y.tape is not self:
-                    raise ValueError(f"argument 1 of {op} belongs to another tape")
-                links = ((x.index, makers[0](ns, ans, xv, yv)),
-                         (y.index, makers[1](ns, ans, xv, yv)))
+            links = ((x.index, makers[0](ns, ans, xv, yv)), (y.index, makers[1](ns, ans, xv, yv)))
+            consumers[x.index] += 1
+            consumers[y.index] += 1
         else:
             values = [*args]
             for k in traced:
@@ -276,10 +287,8 @@ class Tape:
                 if arg.tape is not self:
                     raise ValueError(f"argument {k} of {op} belongs to another tape")
                 links += ((arg.index, makers[k](ns, ans, *values)),)
-        consumers = self.consumers  # what push does, inlined (a call costs 3 % of a small op)
-        for parent, _ in links:
-            consumers[parent] += 1
-        box = _new_box(Box)
+                consumers[arg.index] += 1
+        box = _new_box(Box)  # the rest of push, inlined (a call costs 3 % of a small op)
         box.value = ans
         box.tape = self
         box.index = len(consumers)
@@ -365,7 +374,7 @@ class Tape:
         for reference in self.leaves:
             leaf = reference()
             if leaf is not None:
-                leaf.grad = cotangents.result(leaf.index)
+                leaf._grad = cotangents.result(leaf.index)
 
 
 class _Retained:
@@ -380,7 +389,7 @@ class _Retained:
     def __call__(self, g: object) -> object:
         box = self.box()
         if box is not None:
-            box.grad = np.array(np.broadcast_to(g, self.shape))
+            box._grad = np.array(np.broadcast_to(g, self.shape))
         return self.vjp(g)
 
 
@@ -453,7 +462,7 @@ class GradientFunction:
                 "use ad.backward with a seed"
             )
         tape.backward(out, None, False, self.release)
-        return (out.value, box.grad) if self.with_value else box.grad
+        return (out.value, box._grad) if self.with_value else box._grad
 
     def stats(self) -> TapeStats:
         """Tape length and peak cotangent bytes of the last call."""
