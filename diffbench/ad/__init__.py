@@ -13,7 +13,14 @@ keeps every cotangent and saved value alive instead (to measure what release sav
 
 Lower level: ``tape = ad.Tape(); x = tape.leaf(v); ad.backward(f(x), seed)`` sets ``x.grad``;
 a non-scalar output needs a seed, and a second backward needs ``retain_graph=True`` on the first.
-Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).
+Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, shape).  Other
+values' cotangents are released as the sweep goes, unless ``y.retain_grad()`` asked to keep
+``y.grad``; ``ad.detach(y)`` (also ``ad.stop_gradient``) is ``y``'s value as a constant.
+
+Memory for time: ``ad.checkpoint(fn)`` recomputes ``fn`` in the backward sweep instead of keeping
+its intermediates; ``ad.checkpoint_chain(step, x, length, schedule)`` checkpoints a chain of
+steps by a schedule (``none``, ``every:K``, ``sqrt``, ``revolve`` with ``snapshots``); see
+:mod:`diffbench.ad.checkpointing`.
 """
 
 from __future__ import annotations
@@ -22,8 +29,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from diffbench.ad.checkpointing import checkpoint, checkpoint_chain
 from diffbench.ad.engine import (
+    BOTH,
     FIRST,
+    SECOND,
     Box,
     GradientFunction,
     Record,
@@ -49,14 +59,26 @@ def _elementwise(op: str) -> Callable[[object], object]:
 globals().update({op: _elementwise(op) for op in UNARY})
 
 
-def maximum(x: object, y: object) -> object:
-    """Elementwise max; at a tie the cotangent goes to ``y`` (so relu'(0) = 0)."""
-    return apply("maximum", x, y)
+def _binary(op: str, doc: str) -> Callable[[object, object], object]:
+    """``op(x, y)`` for an op with a rule for each argument, recorded as the operators are."""
+
+    def fn(x: object, y: object) -> object:
+        if type(x) is Box:
+            return x.tape.record(op, BOTH if type(y) is Box else FIRST, x, y)
+        if type(y) is Box:
+            return y.tape.record(op, SECOND, x, y)
+        return apply(op, x, y)
+
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = doc
+    return fn
 
 
-def minimum(x: object, y: object) -> object:
-    """Elementwise min; at a tie the cotangent goes to ``y``."""
-    return apply("minimum", x, y)
+maximum = _binary("maximum", "Elementwise max; at a tie the cotangent goes to ``y`` (so "
+                  "relu'(0) = 0).")
+minimum = _binary("minimum", "Elementwise min; at a tie the cotangent goes to ``y``.")
+matmul = _binary("matmul", "``a @ b`` with numpy's rules for 1-d operands and batch "
+                 "broadcasting.")
 
 
 def where(condition: object, a: object, b: object) -> object:
@@ -71,17 +93,12 @@ def sum(x: object, axis: int | tuple[int, ...] | None = None) -> object:  # noqa
 
 def mean(x: object, axis: int | tuple[int, ...] | None = None) -> object:
     """Mean over ``axis`` (all axes by default)."""
-    return apply("mean", x, axis)
+    return x.tape.record("mean", FIRST, x, axis) if type(x) is Box else apply("mean", x, axis)
 
 
 def prod(x: object, axis: int | tuple[int, ...] | None = None) -> object:
     """Product over ``axis`` (all axes by default); its gradient is exact at zeros."""
-    return apply("prod", x, axis)
-
-
-def matmul(a: object, b: object) -> object:
-    """``a @ b`` with numpy's rules for 1-d operands and batch broadcasting."""
-    return apply("matmul", a, b)
+    return x.tape.record("prod", FIRST, x, axis) if type(x) is Box else apply("prod", x, axis)
 
 
 def dot(a: object, b: object) -> object:
@@ -91,15 +108,33 @@ def dot(a: object, b: object) -> object:
     if np.ndim(a) > 2 or np.ndim(b) > 2:
         raise ValueError(f"ad.dot takes operands of at most 2 dimensions, got shapes "
                          f"{np.shape(a)} and {np.shape(b)}: use matmul")
-    return apply("matmul", a, b)
+    return matmul(a, b)
 
 
 def reshape(x: object, shape: int | tuple[int, ...]) -> object:
     """``x`` with a new shape (same number of elements)."""
+    if type(x) is Box:
+        return x.tape.record("reshape", FIRST, x, shape)
     return apply("reshape", x, shape)
 
 
+def detach(x: object) -> object:
+    """``x``'s value as a constant the tape does not follow: no cotangent flows back through
+    it (a read-only view of a traced array; anything else as it is)."""
+    if type(x) is not Box:
+        return x
+    value = x.value
+    if isinstance(value, np.ndarray):
+        value = value.view()
+        value.flags.writeable = False
+    return value
+
+
+stop_gradient = detach
+"""JAX's name for :func:`detach`."""
+
+
 __all__ = [
-    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "grad", "value_and_grad",
-    *CONTRACT,
+    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "checkpoint",
+    "checkpoint_chain", "detach", "grad", "stop_gradient", "value_and_grad", *CONTRACT,
 ]

@@ -18,7 +18,8 @@ Invariants:
   buffer's ownership to that slot (so ``y = x + 1.0`` hands ``y``'s cotangent to ``x`` as it is).
   This relies on the rules handing on, to several parents, only the cotangent itself or new
   arrays: views of it come only from ops of one traced argument (``reshape``, ``sum``).
-* ``live`` is the total size in bytes of the owned buffers and ``peak`` its largest value;
+* ``live`` is the total size in bytes of the owned buffers and ``peak`` its largest value (kept
+  where ``live`` falls, which is where it may have peaked);
   cotangents that are not owned (scalars, views, the seed) are not counted.
 """
 
@@ -41,15 +42,16 @@ _SEVERAL = -2  # more than one slot has
 class Cotangents:
     """The cotangent of each value of one sweep, by value index; see the module's invariants."""
 
-    __slots__ = ("ns", "shapes", "slots", "owned", "live", "peak", "_handed", "_receiver")
+    __slots__ = ("ns", "shapes", "slots", "owned", "live", "_peak", "_handed", "_receiver")
 
     def __init__(self, ns: SimpleNamespace, shapes: Sequence[tuple[int, ...]]) -> None:
         self.ns = ns
         self.shapes = shapes
-        self.slots: list[object] = [None] * len(shapes)
-        self.owned = [False] * len(shapes)
+        count = len(shapes)
+        self.slots: list[object] = [None] * count
+        self.owned = [False] * count
         self.live = 0
-        self.peak = 0
+        self._peak = 0
         self._handed: object = None  # the cotangent last taken, which the sweep hands on
         self._receiver = _NOBODY  # the slot it went into unchanged
 
@@ -61,43 +63,42 @@ class Cotangents:
         """Value ``i``'s cotangent, to be handed on through its producer's VJPs (``None`` if
         nothing reached it); the sweep takes it after every consumer of ``i`` has run, so it is
         complete."""
-        g = self.slots[i]
-        self._handed = g
+        g = self._handed = self.slots[i]
         self._receiver = _NOBODY
         return g
 
     def add(self, i: int, c: object) -> None:
         """Add the contribution ``c`` to value ``i``'s cotangent, un-broadcast to its shape."""
-        if type(c) is Indexed:
+        kind = type(c)
+        if kind is Indexed:
             self._add_at(i, c.index, c.value)
             return
         shape = self.shapes[i]
         c_shape = getattr(c, "shape", ())
-        if c_shape and c_shape != shape:
+        if c_shape != shape and c_shape:
             c = unbroadcast(c, shape)
-            c_shape = np.shape(c)
-        old = self.slots[i]
-        if old is not None and self.owned[i]:
+            c_shape, kind = np.shape(c), type(c)
+        slots = self.slots
+        old = slots[i]
+        if old is None:  # the first contribution: kept as it is
+            slots[i] = c
+            if c is self._handed:
+                self._receiver = i if self._receiver == _NOBODY else _SEVERAL
+            elif c_shape == shape and kind is _NDARRAY and c.base is None:
+                self.owned[i] = True
+                self.live += c.nbytes
+            return
+        if self.owned[i]:
             old += c
             return
-        if c is self._handed:
-            if old is None:
-                self.slots[i] = c
-                self._receiver = i if self._receiver == _NOBODY else _SEVERAL
-                return
-            fresh = False
+        if c is not self._handed and c_shape == shape and kind is _NDARRAY and c.base is None:
+            c += old  # a fresh contribution becomes the buffer
         else:
-            fresh = c_shape == shape and type(c) is _NDARRAY and c.base is None
-        if old is None:
-            self.slots[i] = c
-        elif fresh:
-            c += old
-            self.slots[i] = c
-        else:
-            self.slots[i] = c = old + c
-            fresh = type(c) is _NDARRAY and c.shape == shape
-        if fresh:
-            self._own(i, c)
+            c = old + c
+        slots[i] = c
+        if type(c) is _NDARRAY and c.shape == shape:
+            self.owned[i] = True
+            self.live += c.nbytes
 
     def release(self, i: int) -> None:
         """Drop value ``i``'s cotangent: its producer has run.  Its buffer passes to the one slot
@@ -112,7 +113,14 @@ class Cotangents:
                 and self.shapes[receiver] == g.shape:
             self.owned[receiver] = True  # the bytes stay live, under another value
         else:
+            if self.live > self._peak:
+                self._peak = self.live
             self.live -= g.nbytes
+
+    @property
+    def peak(self) -> int:
+        """The largest total of owned bytes so far."""
+        return max(self._peak, self.live)
 
     def result(self, i: int) -> np.ndarray:
         """Value ``i``'s cotangent as an array of its shape for the caller to keep (zeros if
@@ -127,25 +135,21 @@ class Cotangents:
             return g
         return np.array(np.broadcast_to(g, shape))
 
-    def _own(self, i: int, buffer: np.ndarray) -> None:
-        self.owned[i] = True
-        self.live += buffer.nbytes
-        if self.live > self.peak:
-            self.peak = self.live
-
     def _add_at(self, i: int, index: object, value: object) -> None:
         """Add ``value`` into ``slots[i][index]``, in place in a buffer the store owns."""
         old = self.slots[i]
         shape = self.shapes[i]
-        basic = is_basic(index)
+        basic = type(index) is slice or is_basic(index)  # a slice without a call
         if old is None and basic:
             self.slots[i] = buffer = _scattered(self.ns, shape, index, value)
-            self._own(i, buffer)
+            self.owned[i] = True
+            self.live += buffer.nbytes
             return
         if not self.owned[i]:
             buffer = self.ns.zeros(shape) if old is None else np.array(np.broadcast_to(old, shape))
             self.slots[i] = buffer
-            self._own(i, buffer)
+            self.owned[i] = True
+            self.live += buffer.nbytes
             old = buffer
         if not basic:
             np.add.at(old, index, value)  # repeated positions add up

@@ -9,7 +9,8 @@ Invariants:
 * A record keeps what its rules need (see :mod:`diffbench.ad.rules`), nothing else; the backward
   sweep drops it once it has run, unless ``retain_graph`` is set.
 * A value's cotangent is complete when the sweep reaches its producer, and is released as soon
-  as the producer has run.  Cotangents reaching a value along several paths are summed.
+  as the producer has run (a box that asked to :meth:`~Box.retain_grad` keeps a copy).
+  Cotangents reaching a value along several paths are summed.
 * Shapes are un-broadcast in one place: where a cotangent is accumulated, in the cotangent
   store (:mod:`diffbench.ad.cotangents`), which also owns the buffers and counts their bytes.
 """
@@ -17,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from diffbench.ad.cotangents import Cotangents
-from diffbench.ad.numeric import MPMATH, namespace_of
+from diffbench.ad.numeric import FLOAT64, MPMATH, namespace_of
 from diffbench.ad.rules import ELEMENTWISE, RULES
 
 
@@ -43,8 +45,13 @@ class Record(NamedTuple):
 
 FIRST, SECOND, BOTH = (0,), (1,), (0, 1)
 """The positions of the traced arguments in the usual calls of :meth:`Tape.record`."""
+_POSITIONS = {FIRST: FIRST, SECOND: SECOND, BOTH: BOTH}  # equal tuples to these very ones
 
 _new_box = object.__new__
+_SHAPE = operator.itemgetter(2)  # of a stored record
+_OPS = {ns.name: {op: (getattr(ns, op), makers) for op, makers in RULES.items()}
+        for ns in (FLOAT64, MPMATH)}
+"""Each op's function in each namespace, with its rules: one lookup per recorded op."""
 
 
 class Box:
@@ -52,11 +59,27 @@ class Box:
     makes every box).
 
     Supports the ops contract's operators; comparisons return plain boolean arrays (for
-    ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`.
+    ``where``).  An input's ``grad`` is set by :meth:`Tape.backward`; another value's only
+    after :meth:`retain_grad`.
     """
 
-    __slots__ = ("value", "tape", "index", "grad", "__weakref__")
+    __slots__ = ("value", "tape", "index", "_grad", "__weakref__")
     __array_ufunc__ = None  # numpy defers to the reflected operators below
+
+    @property
+    def grad(self) -> object:
+        """The cotangent the last backward left here (an array of the value's shape), or None:
+        set on inputs, and on other values only after :meth:`retain_grad`."""
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value: object) -> None:
+        self._grad = value
+
+    def retain_grad(self) -> None:
+        """Keep this value's cotangent: every later backward through it sets ``grad`` to a copy
+        (intermediate cotangents are otherwise released once their producer has run)."""
+        self.tape.retain(self)
 
     shape = property(lambda self: np.shape(self.value))
     ndim = property(lambda self: np.ndim(self.value))
@@ -142,17 +165,16 @@ def _untraced(value: object) -> object:
 
 def apply(op: str, *args: object) -> object:
     """Run ``op`` on the arguments' values; record it on their tape when one is traced."""
+    makers = RULES.get(op, ())
     traced = ()
     for k, arg in enumerate(args):
         if type(arg) is Box:
+            if k >= len(makers) or makers[k] is None:
+                raise NotImplementedError(_missing_rule(op, k, [_untraced(a) for a in args]))
             traced += (k,)
     if not traced:
         return getattr(namespace_of(*args), op)(*args)
-    makers = RULES.get(op, ())
-    for k in traced:
-        if k >= len(makers) or makers[k] is None:
-            raise NotImplementedError(_missing_rule(op, k, [_untraced(arg) for arg in args]))
-    return args[traced[0]].tape.record(op, traced, *args)
+    return args[traced[0]].tape.record(op, _POSITIONS.get(traced, traced), *args)
 
 
 @dataclass(frozen=True)
@@ -178,14 +200,16 @@ class Tape:
     reference, so a tape and its values form no cycle.  The namespace (float64 or mpmath) is
     chosen from the first input's dtype.
 
-    The records are kept as plain tuples laid out as :class:`Record` (building and unpacking a
-    NamedTuple costs about a sixth of a small gradient's time).
+    The records are kept as plain tuples ``(op, links, shape)``, where ``links`` pairs each
+    parent with its VJP: building and unpacking a NamedTuple costs about a sixth of a small
+    gradient's time, and a loop over pairs a third of one over ``zip(parents, vjps)``.
     """
 
-    __slots__ = ("ns", "_records", "consumers", "leaves", "released", "peak_bytes")
+    __slots__ = ("ns", "_ops", "_records", "consumers", "leaves", "released", "peak_bytes")
 
     def __init__(self) -> None:
         self.ns: SimpleNamespace | None = None
+        self._ops: dict[str, tuple[Callable, tuple]] | None = None  # set with ns
         self._records: list[tuple | None] = []
         self.consumers: list[int] = []
         self.leaves: list[weakref.ref[Box]] = []
@@ -196,53 +220,109 @@ class Tape:
         """The records in execution order (a topological order)."""
         if self.released:
             raise RuntimeError("the records of this tape were released by its backward sweep")
-        return map(Record._make, self._records)
+        return (Record(op, tuple(parent for parent, _ in links), tuple(vjp for _, vjp in links),
+                       shape) for op, links, shape in self._records)
 
     def leaf(self, value: object) -> Box:
         """A new input: float64 values, or an object array of ``mpf`` (the mpmath namespace)."""
         ns = namespace_of(value)
         if self.ns is None:
-            self.ns = ns
+            self.ns, self._ops = ns, _OPS[ns.name]
         elif ns is not self.ns:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
         value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
-        box = self._push("input", (), (), value)
-        box.grad = None
+        box = self.push("input", (), value)
+        box._grad = None
         self.leaves.append(weakref.ref(box))
         return box
 
     def record(self, op: str, traced: tuple[int, ...], *args: object) -> Box:
         """Record ``op(*args)`` whose traced arguments are ``args[k]`` for ``k`` in ``traced``:
         its value, and one VJP for each traced argument (constants get none, so their
-        cotangents are never computed)."""
-        ns = self.ns
-        values = [*args]
-        for k in traced:
-            values[k] = args[k].value
-        ans = getattr(ns, op)(*values)
-        makers = RULES[op]
-        parents = vjps = ()
-        for k in traced:
-            arg = args[k]
-            if arg.tape is not self:
-                raise ValueError(f"argument {k} of {op} belongs to another tape")
-            parents += (arg.index,)
-            vjps += (makers[k](ns, ans, *values),)
-        return self._push(op, parents, vjps, ans)
+        cotangents are never computed).  ``self`` is the tape of ``args[traced[0]]``.
 
-    def _push(self, op: str, parents: tuple[int, ...], vjps: tuple[Callable, ...], ans) -> Box:
-        """Append the record of ``ans``, count its reads of its parents, and trace ``ans``."""
+        Ops of one argument, or of two with ``traced`` one of :data:`FIRST`, :data:`SECOND` and
+        :data:`BOTH` themselves (nearly all), are run by positional calls: unpacking argument
+        lists costs a sixth of a small op.  The loops below take any other call.
+        """
+        ns = self.ns
+        fn, makers = self._ops[op]
         consumers = self.consumers
-        for parent in parents:
-            consumers[parent] += 1
-        index = len(consumers)
-        self._records.append((op, parents, vjps, getattr(ans, "shape", ())))
+        count = len(args)
+        if count == 1:  # x alone
+            x = args[0]
+            value = x.value
+            ans = fn(value)
+            links = ((x.index, makers[0](ns, ans, value)),)
+            consumers[x.index] += 1
+        elif count == 2 and traced is FIRST:  # x with a constant
+            x, c = args
+            value = x.value
+            ans = fn(value, c)
+            links = ((x.index, makers[0](ns, ans, value, c)),)
+            consumers[x.index] += 1
+        elif count == 2 and traced is SECOND:  # a constant with y
+            c, y = args
+            value = y.value
+            ans = fn(c, value)
+            links = ((y.index, makers[1](ns, ans, c, value)),)
+            consumers[y.index] += 1
+        elif count == 2 and traced is BOTH:
+            x, y = args
+            if y.tape is not self:
+                raise ValueError(f"argument 1 of {op} belongs to another tape")
+            xv, yv = x.value, y.value
+            ans = fn(xv, yv)
+            links = ((x.index, makers[0](ns, ans, xv, yv)), (y.index, makers[1](ns, ans, xv, yv)))
+            consumers[x.index] += 1
+            consumers[y.index] += 1
+        else:
+            values = [*args]
+            for k in traced:
+                values[k] = args[k].value
+            ans = fn(*values)
+            links = ()
+            for k in traced:
+                arg = args[k]
+                if arg.tape is not self:
+                    raise ValueError(f"argument {k} of {op} belongs to another tape")
+                links += ((arg.index, makers[k](ns, ans, *values)),)
+                consumers[arg.index] += 1
+        box = _new_box(Box)  # the rest of push, inlined (a call costs 3 % of a small op)
+        box.value = ans
+        box.tape = self
+        box.index = len(consumers)
+        self._records.append((op, links, getattr(ans, "shape", ())))
         consumers.append(0)
+        return box
+
+    def push(self, op: str, links: tuple[tuple[int, Callable], ...], ans: object) -> Box:
+        """Append the record of ``ans``, made by ``op`` from the parents in ``links`` (pairs of a
+        parent's index and the VJP that carries ``ans``'s cotangent to it), count its reads of
+        its parents, and trace ``ans``: for records not made from the rule table (an input, a
+        checkpoint)."""
+        consumers = self.consumers
+        for parent, _ in links:
+            consumers[parent] += 1
         box = _new_box(Box)  # 30 % cheaper than calling Box: no __init__ frame
         box.value = ans
         box.tape = self
-        box.index = index
+        box.index = len(consumers)
+        self._records.append((op, links, getattr(ans, "shape", ())))
+        consumers.append(0)
         return box
+
+    def retain(self, box: Box) -> None:
+        """Have every later backward through ``box`` set ``box.grad`` (see
+        :meth:`Box.retain_grad`): its producer's first VJP keeps a copy of the cotangent it
+        carries.  An input's ``grad`` is set anyway."""
+        if self.released:
+            raise RuntimeError("retain_grad on a tape whose backward released its records")
+        op, links, shape = self._records[box.index]
+        if links and type(links[0][1]) is not _Retained:
+            (parent, vjp), *others = links
+            self._records[box.index] = (op, ((parent, _Retained(vjp, box, shape)), *others),
+                                        shape)
 
     def stats(self) -> TapeStats:
         """Tape length, shared values and the peak cotangent bytes of the last backward."""
@@ -268,32 +348,49 @@ class Tape:
                 "pass retain_graph=True to the first backward to run it again"
             )
         records = self._records
-        shapes = [record[3] for record in records]
+        shapes = list(map(_SHAPE, records))
         cotangents = Cotangents(self.ns, shapes)
         cotangents.seed(output.index, _seed(self.ns, seed, shapes[output.index]))
         drop_records = release and not retain_graph
-        take, add, release_cotangent = cotangents.take, cotangents.add, cotangents.release
         for i in range(output.index, -1, -1):  # newest first
-            op, parents, vjps, shape = records[i]
-            g = take(i)
-            if g is None or not parents:  # no path to the output, or an input
+            g = cotangents.take(i)
+            if g is None:  # no path to the output
+                continue
+            op, links, shape = records[i]
+            if not links:  # an input
                 continue
             if getattr(g, "shape", ()) != shape:
-                g = _spread(op, parents, g, shape, shapes)
-            for parent, vjp in zip(parents, vjps):  # noqa: B905 - same length by construction
-                add(parent, vjp(g))
+                g = _spread(op, links, g, shape, shapes)
+            for parent, vjp in links:
+                cotangents.add(parent, vjp(g))
             if release:
-                release_cotangent(i)
+                cotangents.release(i)
                 if drop_records:
                     records[i] = None
         if drop_records:
-            self._records = [None] * len(records)  # records the sweep skipped hold values too
+            records.clear()  # the records the sweep skipped hold values too
             self.released = True
         self.peak_bytes = cotangents.peak
         for reference in self.leaves:
             leaf = reference()
             if leaf is not None:
-                leaf.grad = cotangents.result(leaf.index)
+                leaf._grad = cotangents.result(leaf.index)
+
+
+class _Retained:
+    """A VJP that first sets ``box.grad`` to a copy of the cotangent it carries, spread to the
+    value's ``shape`` (the buffer itself may be handed on and added into)."""
+
+    __slots__ = ("vjp", "box", "shape")
+
+    def __init__(self, vjp: Callable[[object], object], box: Box, shape: tuple[int, ...]):
+        self.vjp, self.box, self.shape = vjp, weakref.ref(box), shape
+
+    def __call__(self, g: object) -> object:
+        box = self.box()
+        if box is not None:
+            box._grad = np.array(np.broadcast_to(g, self.shape))
+        return self.vjp(g)
 
 
 def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
@@ -310,8 +407,8 @@ def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
     return seed
 
 
-def _spread(op: str, parents: tuple[int, ...], g: object, shape: tuple[int, ...],
-            shapes: list[tuple[int, ...]]) -> object:
+def _spread(op: str, links: tuple[tuple[int, Callable], ...], g: object,
+            shape: tuple[int, ...], shapes: list[tuple[int, ...]]) -> object:
     """A cotangent ``g`` held in a shape that merely broadcasts to ``shape``, the output's, as
     the rules of ``op`` take it: spread to ``shape``, or as it is.
 
@@ -321,7 +418,7 @@ def _spread(op: str, parents: tuple[int, ...], g: object, shape: tuple[int, ...]
     if op == "getitem":
         return g
     if op in ELEMENTWISE:
-        for parent in parents:
+        for parent, _ in links:
             if shapes[parent] != shape:
                 return np.broadcast_to(g, shape)
         return g
@@ -365,7 +462,7 @@ class GradientFunction:
                 "use ad.backward with a seed"
             )
         tape.backward(out, None, False, self.release)
-        return (out.value, box.grad) if self.with_value else box.grad
+        return (out.value, box._grad) if self.with_value else box._grad
 
     def stats(self) -> TapeStats:
         """Tape length and peak cotangent bytes of the last call."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from .base import Backend, Prepared, UnsupportedCase, variant_label
+from .base import Backend, ChainGradient, Prepared, UnsupportedCase, variant_label
 from .central import Central
 from .jax_backend import Jax
 from .reverse import Reverse
@@ -42,4 +42,4 @@ def registry() -> dict[str, Backend]:
     return backends
 
 
-__all__ = ["Backend", "Prepared", "UnsupportedCase", "registry", "variant_label"]
+__all__ = ["Backend", "ChainGradient", "Prepared", "UnsupportedCase", "registry", "variant_label"]

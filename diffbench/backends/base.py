@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..families import Problem
+from ..families import Chain, Problem
+
+if TYPE_CHECKING:
+    from ..ad.checkpointing import Schedule
 
 STATS_COLUMNS = frozenset({
     "f_evals", "tape_len", "cotangent_peak_bytes", "expr_nodes", "build_s", "diff_s", "cse_s",
@@ -62,6 +65,15 @@ class Prepared:
         return ""
 
 
+class ChainGradient(Prepared):
+    """The gradient of a chain's f = Σ x_L with respect to x_0 under a checkpointing schedule
+    (the checkpoint study): ``gradient`` takes and returns arrays of x_0's shape.
+    ``forward_steps`` is how many times the last gradient ran the step: counted where the
+    backend runs the steps in Python, the schedule's own count where a compiler runs them."""
+
+    forward_steps: int | None = None
+
+
 class UnsupportedCase(Exception):
     """The backend cannot run this problem (the row gets status ``unsupported``)."""
 
@@ -105,6 +117,11 @@ class Backend:
 
     def prepare(self, problem: Problem, **options: Any) -> Prepared:
         raise NotImplementedError
+
+    def prepare_chain(self, chain: Chain, schedule: Schedule, **options: Any) -> ChainGradient:
+        """The chain's gradient checkpointed by ``schedule``; raises ``UnsupportedCase`` for a
+        schedule the method does not have (by default, every schedule)."""
+        raise UnsupportedCase(f"{self.name} has no checkpointing schedules")
 
     def measure_memory(self, prepared: Prepared, x: np.ndarray) -> int | None:
         """Peak extra bytes of one gradient, for backends whose memory tracemalloc cannot see."""

@@ -4,18 +4,25 @@
 an eager one.  XLA compiles ``grad`` alone, so it drops the parts of f's forward pass that the
 gradient does not need (for Rosenbrock, the final sum); ``value = true`` compiles
 ``value_and_grad``, which must also produce f's value.
+
+A chain (the checkpoint study) is a ``lax.scan`` over its steps; its segments are
+``jax.checkpoint`` (remat) of a scan of their steps, scanned in turn.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import Any
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..families import Problem
-from .base import Backend, Prepared
+from ..families import Chain, Problem
+from .base import Backend, ChainGradient, Prepared, UnsupportedCase
+
+if TYPE_CHECKING:
+    from ..ad.checkpointing import Schedule
 
 
 def _jax():
@@ -84,6 +91,45 @@ class JaxGradient(Prepared):
         return _memory(self._function()) if self._jit else None
 
 
+class JaxChain(ChainGradient):
+    """The chain's gradient, jitted: ``none`` scans the steps, ``every:K`` and ``sqrt`` scan
+    segments, each a ``jax.checkpoint`` of a scan of its steps.  ``forward_steps`` is the
+    schedule's count: XLA runs the steps, and a remat forces each segment's recomputation."""
+
+    function_method = "jax-jit"
+
+    def __init__(self, chain: Chain, schedule: Schedule):
+        super().__init__(chain.problem())
+        jax = _jax()
+        import jax.numpy as jnp
+
+        self._jax, self._jnp = jax, jnp
+
+        def steps(x, count: int):
+            return jax.lax.scan(lambda h, _: (chain.step(h, jnp), None), x, None,
+                                length=count)[0]
+
+        def run(x):
+            if schedule.kind == "none":
+                return steps(x, chain.depth)
+            for length, group in groupby(schedule.segments(chain.depth)):
+                segment = jax.checkpoint(lambda h, length=length: steps(h, length))
+                x = jax.lax.scan(lambda h, _, segment=segment: (segment(h), None), x, None,
+                                 length=len(list(group)))[0]
+            return x
+
+        loss = jax.grad(lambda x: jnp.sum(run(x)))
+        self.compiled = jax.jit(loss).lower(jnp.asarray(chain.x0)).compile()
+        self.forward_steps = schedule.forward_steps(chain.depth)
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.compiled(self._jnp.asarray(x)).block_until_ready())
+
+    def timed_gradient(self, x: np.ndarray) -> Callable[[], object]:
+        device_x, compiled, jax = self._jnp.asarray(x), self.compiled, self._jax
+        return lambda: jax.block_until_ready(compiled(device_x))
+
+
 class Jax(Backend):
     name = "jax"
     description = ("jax.grad, jit-compiled (jit = false for eager), x64 enabled; "
@@ -104,6 +150,17 @@ class Jax(Backend):
     def prepare(self, problem: Problem, jit: bool = True, mode: str = "reverse",
                 value: bool = False, **options: Any) -> JaxGradient:
         return JaxGradient(problem, jit, mode, value)
+
+    def prepare_chain(self, chain: Chain, schedule: Schedule, jit: bool = True,
+                      mode: str = "reverse", value: bool = False, **options: Any) -> JaxChain:
+        """``none``, ``every:K`` and ``sqrt``, jitted reverse mode; no binomial schedule."""
+        if not jit or mode != "reverse" or value:
+            raise UnsupportedCase("the checkpoint study runs JAX's jitted reverse mode only "
+                                  "(jit = true, mode = \"reverse\", value = false)")
+        if schedule.kind == "revolve":
+            raise UnsupportedCase("JAX has no binomial checkpointing: jax.checkpoint "
+                                  "recomputes the segments it wraps")
+        return JaxChain(chain, schedule)
 
     def measure_memory(self, prepared: JaxGradient, x: np.ndarray) -> int | None:
         """Temporaries plus outputs of the compiled executable; eager JAX has no such figure."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from . import depth, scalar, vector
+from . import chains, depth, scalar, vector
 from .base import Family, Function, Problem, coordinate_section, seeded_rng
+from .chains import Chain, ChainFamily
 from .check import check_function, point_at
 from .custom import CustomFunctionError, custom_family, load_function, scaling_family
 
 BUILTIN: dict[str, Family] = {
-    family.name: family for family in (*scalar.FAMILIES, *vector.FAMILIES, *depth.FAMILIES)
+    family.name: family
+    for family in (*scalar.FAMILIES, *vector.FAMILIES, *depth.FAMILIES, *chains.FAMILIES)
 }
 
 __all__ = [
-    "BUILTIN", "CustomFunctionError", "Family", "Function", "Problem", "check_function",
-    "coordinate_section", "custom_family", "load_function", "point_at", "scaling_family",
-    "seeded_rng",
+    "BUILTIN", "Chain", "ChainFamily", "CustomFunctionError", "Family", "Function", "Problem",
+    "check_function", "coordinate_section", "custom_family", "load_function", "point_at",
+    "scaling_family", "seeded_rng",
 ]

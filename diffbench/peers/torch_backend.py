@@ -1,5 +1,5 @@
 """PyTorch, eager, on the CPU: ``torch.autograd.grad`` of the family's function over float64
-tensors, on one thread."""
+tensors, on one thread; a chain's segments checkpointed by ``torch.utils.checkpoint``."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backends.base import Backend, Prepared
-from ..families import Problem
+from ..backends.base import Backend, ChainGradient, Prepared, UnsupportedCase
+from ..families import Chain, Problem
 from ..measure import threads
 from .autograd_backend import INSTALL_HINT
+
+if TYPE_CHECKING:
+    from ..ad.checkpointing import Schedule
 
 
 def _torch():
@@ -57,6 +60,52 @@ class TorchGradient(Prepared):
     def timed_function(self, x: np.ndarray):
         x = np.asarray(x, dtype=np.float64)
         return lambda: self.function(x)
+
+
+class TorchChain(ChainGradient):
+    """The chain's gradient in eager torch: ``none`` runs every step on the graph; ``every:K``
+    and ``sqrt`` wrap each segment in ``torch.utils.checkpoint.checkpoint`` (non-reentrant),
+    which keeps its input only and runs it again in the backward pass.  The step's
+    evaluations are counted."""
+
+    function_method = "torch-eager"
+
+    def __init__(self, chain: Chain, schedule: Schedule):
+        super().__init__(chain.problem())
+        self._torch = _torch()
+        from torch.utils.checkpoint import checkpoint
+
+        from . import torch_ops
+
+        def step(t):
+            self._count += 1
+            return torch_ops.tensor(chain.step(torch_ops.TorchArray(t), torch_ops))
+
+        def segment(t, steps: int):
+            for _ in range(steps):
+                t = step(t)
+            return t
+
+        if schedule.kind == "none":
+            self._run = lambda t: segment(t, chain.depth)
+        else:
+            segments = schedule.segments(chain.depth)
+
+            def run(t):
+                for steps in segments:
+                    t = checkpoint(segment, t, steps, use_reentrant=False)
+                return t
+
+            self._run = run
+        self._count = 0
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        self._count = 0
+        leaf = torch.from_numpy(np.asarray(x, dtype=np.float64)).requires_grad_()
+        (gradient,) = torch.autograd.grad(self._run(leaf).sum(), leaf)
+        self.forward_steps = self._count
+        return gradient.numpy()
 
 
 def peak_allocated(events: Iterable[Mapping[str, Any]]) -> int:
@@ -102,6 +151,13 @@ class Torch(Backend):
 
     def prepare(self, problem: Problem, **options: Any) -> TorchGradient:
         return TorchGradient(problem)
+
+    def prepare_chain(self, chain: Chain, schedule: Schedule, **options: Any) -> TorchChain:
+        """``none``, ``every:K`` and ``sqrt``; no binomial schedule."""
+        if schedule.kind == "revolve":
+            raise UnsupportedCase("torch.utils.checkpoint recomputes the segments it wraps; "
+                                  "PyTorch has no binomial checkpointing")
+        return TorchChain(chain, schedule)
 
     def measure_memory(self, prepared: TorchGradient, x: np.ndarray) -> int | None:
         """Peak bytes of the tensors one gradient allocates, result included, from the

@@ -218,3 +218,83 @@ def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
                 ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
+
+
+SCHEDULE_MARKERS = {"none": "s", "every": "^", "sqrt": "o", "revolve": "*"}
+"""The marker of each kind of checkpointing schedule."""
+
+
+def _schedule_label(row: Mapping[str, str]) -> str:
+    """``sqrt``, ``every:1``, or ``revolve, 8`` (with its snapshots)."""
+    if row["schedule"] == "revolve":
+        return f"revolve, {row.get('snapshots')}"
+    return row["schedule"]
+
+
+def plot_checkpoint(rows: Rows, frontier: Rows, path: Path) -> Path:
+    """Memory against time of each chain's gradient, as ratios to the same backend's ``none``
+    (one panel per chain; backends by colour, schedules by marker), and beside them revolve's
+    theoretical frontier: forward steps per step of the chain against snapshots, one line per
+    depth (``checkpoint_frontier.csv``), with the measured schedules' own counts marked."""
+    plt = pyplot()
+    ok = [r for r in rows if r.get("status") == "ok" and number(r.get("memory_ratio")) > 0]
+    chains = list(dict.fromkeys((r["family"], r["size"], r["depth"]) for r in ok))
+    colours = {b: f"C{i}" for i, b in enumerate(dict.fromkeys(r["backend"] for r in ok))}
+    columns = math.ceil(math.sqrt(len(chains) + 1))
+    lines = math.ceil((len(chains) + 1) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(5.4 * columns, 4.3 * lines),
+                             squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(chains) + 1:]:
+        ax.set_visible(False)
+    for ax, chain in zip(axes, chains, strict=False):
+        for r in (r for r in ok if (r["family"], r["size"], r["depth"]) == chain):
+            x, y = number(r["time_ratio"]), number(r["memory_ratio"])
+            ax.scatter(x, y, s=70, color=colours[r["backend"]], edgecolors="black", lw=0.4,
+                       marker=SCHEDULE_MARKERS[r["schedule"].split(":")[0]], zorder=3)
+            if r["schedule"] != "none":
+                ax.annotate(_schedule_label(r), (x, y), xytext=(5, 3),
+                            textcoords="offset points", fontsize=7)
+        family, size, depth = chain
+        ax.set_yscale("log")
+        ax.set_title(f"{family} [{size}], L = {depth}", fontsize=10)
+        ax.set_xlabel("time / time without checkpoints")
+        ax.set_ylabel("peak memory / peak without checkpoints")
+        ax.grid(which="both", alpha=0.3)
+    _plot_frontier(axes[len(chains)], ok, frontier)
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=b)
+               for b, c in colours.items()]
+    handles += [plt.Line2D([], [], ls="", marker=m, color="grey", label=k)
+                for k, m in SCHEDULE_MARKERS.items()]
+    fig.suptitle("Checkpointing: memory against time per schedule, each backend against its own "
+                 "none (memory by the backend's own method)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    return save(fig, path)
+
+
+def _plot_frontier(ax, ok: Rows, frontier: Rows) -> None:
+    """Revolve's fewest forward steps per step against snapshots, one line per depth, and the
+    counted steps of the measured schedules (hollow, in their depth's colour)."""
+    colours = {}
+    for i, depth in enumerate(dict.fromkeys(r["depth"] for r in frontier)):
+        colours[depth] = f"C{i + 4}"
+        points = [(number(r["snapshots"]), number(r["forward_steps"]) / number(depth))
+                  for r in frontier if r["depth"] == depth]
+        ax.loglog(*zip(*points, strict=True), lw=1.2, color=colours[depth],
+                  label=f"revolve's fewest, L = {depth}")
+    counted = {(r["depth"], r["schedule"], r["snapshots"], r["forward_steps"]) for r in ok
+               if r.get("snapshots") and r.get("forward_steps")}
+    for depth, schedule, snapshots, steps in sorted(counted):
+        x, y = number(snapshots), number(steps) / number(depth)
+        ax.scatter(x, y, s=60, facecolors="white", edgecolors=colours.get(depth, "black"),
+                   lw=1.2, zorder=3, marker=SCHEDULE_MARKERS[schedule.split(":")[0]])
+        if schedule != "revolve":
+            ax.annotate(schedule, (x, y), xytext=(4, -10), textcoords="offset points",
+                        fontsize=7)
+    ax.set_title("revolve's frontier: recomputation against snapshots\n(sqrt and every:K hold "
+                 "a segment's tape besides)", fontsize=9)
+    ax.set_xlabel("snapshots: states of the chain stored at once")
+    ax.set_ylabel("forward steps per step of the chain")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")

@@ -20,6 +20,7 @@ from .files import RunFiles
 from .gradient_table import gradient_table
 from .markdown import table_to_markdown
 from .tables import (
+    checkpoint_table,
     scaling_fit_table,
     step_methods_table,
     step_summary_table,
@@ -74,6 +75,10 @@ def _swell_tables(run: RunFiles, width: int | None) -> list[Table]:
     return tables
 
 
+def _checkpoint_tables(run: RunFiles, width: int | None) -> list[Table]:
+    return [checkpoint_table(run.rows("checkpoint.csv"))]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("gradient.csv", _gradient_tables, {
         "omega": lambda run, path: plots.plot_omega(run.rows("gradient.csv"), path),
@@ -89,6 +94,10 @@ SECTIONS: tuple[Section, ...] = (
     }),
     Section("swell.csv", _swell_tables, {
         "sizes": lambda run, path: plots.plot_swell(run.rows("swell.csv"), path),
+    }),
+    Section("checkpoint.csv", _checkpoint_tables, {
+        "frontier": lambda run, path: plots.plot_checkpoint(
+            run.rows("checkpoint.csv"), run.rows("checkpoint_frontier.csv"), path),
     }),
 )
 

@@ -182,3 +182,31 @@ def scaling_fit_table(rows: Sequence[Mapping[str, str]],
                  for metric in metrics]
         table.add_row(family, backend_cell({"backend": backend, "variant": variant}), *cells)
     return table
+
+
+def checkpoint_table(rows: Sequence[Mapping[str, str]],
+                     title: str = "checkpointing: memory against time") -> Table:
+    """One line per chain × backend × schedule: snapshots (states stored), forward steps, time
+    and memory, each beside its ratio to the same backend's ``none`` measured in the same
+    case; memory by the backend's own method, rss alike for every backend."""
+    methods = ", ".join(dict.fromkeys(f"{r['backend']}: {r['memory_method']}" for r in rows
+                                      if r.get("memory_method")))
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  collapse_padding=True,
+                  caption=f"×: ratio to the same backend's none, timed interleaved in one "
+                          f"process; memory measured by {methods or 'each backend'}")
+    for column in ("family", "L", "size", "backend", "schedule", "snaps", "steps", "time",
+                   "×", "memory", "×", "rss", "digits", "status"):
+        table.add_column(column, justify="left" if column in ("family", "backend", "schedule",
+                                                               "status") else "right",
+                         no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=1)
+    for row in rows:
+        table.add_row(row["family"], row.get("depth") or "–", row.get("size") or "–",
+                      row["backend"], row.get("schedule") or "–", row.get("snapshots") or "–",
+                      fmt.integer(row.get("forward_steps")), fmt.seconds(row.get("time_s")),
+                      fmt.ratio(row.get("time_ratio")), fmt.size_in_bytes(row.get("peak_bytes")),
+                      fmt.ratio(row.get("memory_ratio")),
+                      fmt.size_in_bytes(row.get("rss_peak_bytes")), fmt.digits(row.get("digits")),
+                      status_cell(row), escape(row.get("message", "")))
+    return table

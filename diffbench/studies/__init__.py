@@ -7,13 +7,15 @@ from pathlib import Path
 
 from ..config import Config, read_config
 from .base import Case, Study, StudyOptions, Workspace, measure_case
+from .checkpoint import CheckpointStudy
 from .gradient import GradientStudy
 from .scaling import ScalingStudy
 from .step_sweep import StepSweepStudy
 from .swell import SwellStudy
 
 STUDIES: dict[str, type[Study]] = {
-    study.kind: study for study in (GradientStudy, ScalingStudy, StepSweepStudy, SwellStudy)
+    study.kind: study for study in (GradientStudy, ScalingStudy, StepSweepStudy, SwellStudy,
+                                    CheckpointStudy)
 }
 
 
