@@ -8,7 +8,9 @@ outside the main thread it does not arm at all (the block then runs uncapped).
 
 Deadlines nest: the timer is armed for the earliest one, and each fires its own
 :class:`TimeUp`, so a cap inside a case (its reference) tells its own expiry from the case's.
-Code that swallows the exception is interrupted again every ``REPEAT_S`` until the block ends.
+Code that swallows the exception is interrupted again every ``REPEAT_S`` until the block ends;
+an expiry that lands where Python cannot raise (a destructor, a garbage-collector callback) is
+dropped silently by the same rule, not reported as an "Exception ignored" traceback.
 The handler never raises inside this module's own code, and forgets a deadline whose block
 is no longer on the stack, so that no expiry can escape the block it caps.
 """
@@ -38,6 +40,13 @@ class TimeUp(BaseException):
 _active: list[Deadline] = []
 _previous_handler: object = None
 """``SIGALRM``'s handler before the first active deadline (restored when none is left)."""
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _unraisable(unraisable) -> None:
+    """Drop an expiry raised where it cannot propagate (the repeat raises it again)."""
+    if not isinstance(unraisable.exc_value, TimeUp):
+        _previous_unraisablehook(unraisable)
 
 
 def remaining() -> float:
@@ -53,6 +62,7 @@ def _arm() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         if _previous_handler is not None:
             signal.signal(signal.SIGALRM, _previous_handler)
+            sys.unraisablehook = _previous_unraisablehook
             _previous_handler = None
         return
     delay = max(min(d.expires for d in _active) - time.monotonic(), 1e-3)
@@ -102,13 +112,14 @@ class Deadline:
         return isinstance(exc, TimeUp) and exc.deadline is self
 
     def __enter__(self) -> Deadline:
-        global _previous_handler
+        global _previous_handler, _previous_unraisablehook
         self.started = time.monotonic()
         self.expires = self.started + self.seconds
         if math.isinf(self.seconds) or threading.current_thread() is not threading.main_thread():
             return self
         if _previous_handler is None:
             _previous_handler = signal.signal(signal.SIGALRM, _expired) or signal.SIG_DFL
+            _previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, _unraisable
         self.owner = sys._getframe(1)
         _active.append(self)
         _arm()
