@@ -25,6 +25,7 @@ from .families import (
     BUILTIN,
     CustomFunctionError,
     Family,
+    PointOutsideDomain,
     check_function,
     custom_family,
     load_function,
@@ -222,11 +223,13 @@ def _kinks(entry: _Section, n: int) -> list[int]:
     return kinks
 
 
-def _check_at(entry: _Section, spec: str, fn, point, cap_s: float, key: str = "function"):
+def _check_at(entry: _Section, spec: str, fn, point, cap_s: float):
     try:
         check_function(fn, np.asarray(point, dtype=float), spec, cap_s)
+    except PointOutsideDomain as exc:
+        entry.fail(str(exc), "point")
     except CustomFunctionError as exc:
-        entry.fail(str(exc), key)
+        entry.fail(str(exc), "function")
 
 
 def _custom_families(section: _Section, base_dir: Path,

@@ -107,6 +107,12 @@ def test_bad_custom_families(tmp_path, function, point, words):
     assert "families.wiggle" in message and words in message
 
 
+def test_a_point_outside_the_domain_names_the_point(tmp_path):
+    message = error_of(tmp_path, CUSTOM.format(function="my_cases.py:wiggle",
+                                               point="[0.3, 2366.0, 2.0]"))
+    assert "families.wiggle.point: " in message and "returned inf at its point" in message
+
+
 def test_custom_family_loads(tmp_path):
     config = load_config(write(tmp_path, CUSTOM.format(function="my_cases.py:wiggle",
                                                        point="[0.3, -1.2, 2.0]")))

@@ -29,6 +29,10 @@ class _Raised(Exception):
         super().__init__(f"{type(cause).__name__}: {cause}")
 
 
+class PointOutsideDomain(CustomFunctionError):
+    """f is not finite at its point: the point, not the function, is what to change."""
+
+
 def _call(fn: Function, x: np.ndarray, ops: object, spec: str, cap_s: float,
           cap_key: str) -> object:
     """``fn(x, ops)`` within ``cap_s`` seconds: what it raised as ``_Raised``, and running
@@ -56,7 +60,7 @@ def _real_number(spec: str, value: object, point: np.ndarray) -> float:
         raise CustomFunctionError(f"{spec} must return a finite real number; at its point it "
                                   f"returned {value!r} ({type(value).__name__})")
     if not np.isfinite(number):
-        raise CustomFunctionError(f"{spec} returned {float(number)} at its point {_short(point)}:"
+        raise PointOutsideDomain(f"{spec} returned {float(number)} at its point {_short(point)}:"
                                   " the point must be inside f's domain")
     return float(number)
 
