@@ -44,6 +44,7 @@ from diffbench.ad.engine import (
     grad,
     value_and_grad,
 )
+from diffbench.ad.replay import Replay, ReplayError, compile
 from diffbench.ops import CONTRACT, UNARY
 
 
@@ -135,6 +136,7 @@ stop_gradient = detach
 
 
 __all__ = [
-    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "checkpoint",
-    "checkpoint_chain", "detach", "grad", "stop_gradient", "value_and_grad", *CONTRACT,
+    "Box", "GradientFunction", "Record", "Replay", "ReplayError", "Tape", "TapeStats",
+    "backward", "checkpoint", "checkpoint_chain", "compile", "detach", "grad", "stop_gradient",
+    "value_and_grad", *CONTRACT,
 ]
