@@ -98,6 +98,9 @@ class Sym(NDArrayOperatorsMixin):
     def __getitem__(self, index):
         return self.program.getitem(self, index)
 
+    def __setitem__(self, index, value):
+        np.copyto(self.program.getitem(self, index), value)
+
     def reshape(self, *shape):
         return np.reshape(self, shape[0] if len(shape) == 1 else shape)
 
@@ -365,67 +368,48 @@ class _SymbolCotangents(Cotangents):
         self.program = program
 
     def result(self, i: int) -> object:
+        if self.pending and i in self.pending:
+            self._settle(i)
         g = self.slots[i]
         self.slots[i] = None
         if g is None:
             return self.ns.zeros(self.shapes[i])
         return np.broadcast_to(g, self.shapes[i])
 
-    def _add_at(self, i: int, index: object, value: object) -> None:
-        old = self.slots[i]
-        shape = self.shapes[i]
-        program = self.program
-        basic = type(index) is slice or is_basic(index)
-        if not self.owned[i]:
-            if old is None and basic:  # as _scattered: zeros around the slice, then the values
-                buffer = program.sym(np.zeros(shape))
-                if type(index) is slice and index.step in (None, 1) and len(shape) > 0:
-                    start, stop, _ = index.indices(shape[0])
-                    np.copyto(buffer[:start], 0.0)
-                    np.copyto(buffer[max(start, stop):], 0.0)
-                else:
-                    np.copyto(buffer, 0.0)
-                np.copyto(_view(buffer, index, program), value)
-            else:
-                buffer = program.zeros(shape)
-                if old is not None:
-                    np.copyto(buffer, np.broadcast_to(old, shape))
-            self.slots[i] = buffer
-            self.owned[i] = True
-            self.live += buffer.nbytes
-            if old is None and basic:
-                return
-            old = buffer
-        if not basic:
-            np.add.at(old, index, value)
-            return
-        view = _view(old, index, program)
-        np.add(view, value, out=view)
+    def _zeros(self, shape):
+        return self.program.zeros(shape)
 
+    def _empty(self, shape):
+        return self.program.sym(np.zeros(shape))  # every entry is written before it is read
 
-def _view(buffer: object, index: object, program: _Program) -> Sym:
-    """``buffer[index]`` as a view (a 0-d view for a single entry); a constant buffer that the
-    store owns becomes the program's where it is written (restored first)."""
-    if type(buffer) is not Sym:
-        buffer = Sym(buffer, program)
-    return program.getitem(buffer, index)
+    def _copy(self, g, shape):
+        buffer = self.program.sym(np.zeros(shape))
+        np.copyto(buffer, np.broadcast_to(g, shape))
+        return buffer
 
 
 # ---- the compiled gradient ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Compiled:
-    """The replayable program for one input shape."""
+    """The replayable program for one input shape.
+
+    ``calls`` are the steps as calls.  For a large input or gradient, the calls that read the
+    input buffer ``x`` or write the gradient's buffer are in ``rebound``: each call takes views
+    of the caller's array and of a new gradient array instead (no copy in, no copy out)."""
 
     shape: tuple[int, ...]
     x: np.ndarray  # the input buffer
-    calls: tuple[tuple[Callable, tuple, dict], ...]
+    calls: list[tuple[Callable, tuple, dict]]
     gradient: object  # an array of the program (or a constant)
     value: object
     stats: TapeStats
     buffer_bytes: int
     signature: tuple
+    rebound: tuple = ()  # (call index, fn, args, kwargs, where each rebound array is)
+    rebind_x: bool = False
+    handover: bool = False  # the gradient is a buffer made anew for each call
 
 
 def _trace(f: Callable, x: np.ndarray, with_value: bool) -> _Compiled:
@@ -442,14 +426,111 @@ def _trace(f: Callable, x: np.ndarray, with_value: bool) -> _Compiled:
             gradient, value = leaf._grad, out.value
         else:
             gradient, value = np.zeros(x.shape), out
-    outputs = [_concrete(gradient)] + ([_concrete(value)] if with_value else [])
+    gradient, value = _concrete(gradient), _concrete(value)
+    outputs = [gradient] + ([value] if with_value else [])
     steps = _live(program.steps, outputs)
-    calls = tuple(_call(step) for step in steps)
+    protected = {id(_root(a)) for a in (x, *_arrays(outputs))}
+    steps = _without_copies(steps, protected)
+    calls = [_call(step) for step in steps]
     buffers = {id(_root(w)): _root(w) for step in steps for w in step.writes}
-    return _Compiled(
-        x.shape, x, calls, _concrete(gradient), _concrete(value), tape.stats(),
+    compiled = _Compiled(
+        x.shape, x, calls, gradient, value, tape.stats(),
         sum(b.nbytes for b in buffers.values()), tuple(step.what for step in program.steps),
     )
+    _plan_rebinding(compiled, with_value)
+    return compiled
+
+
+def _plan_rebinding(compiled: _Compiled, with_value: bool) -> None:
+    """Read a large input in place and hand a large gradient buffer over, where the calls
+    reach them only as arguments (views made again for each call from their places)."""
+    x, g = compiled.x, compiled.gradient
+    roots = {}
+    if _large(x):
+        roots[id(x)] = "x"
+    if (_large(g) and isinstance(g, _NDARRAY) and g.base is None and g.shape == x.shape
+            and g.flags.c_contiguous and g is not x
+            and not (with_value and isinstance(compiled.value, _NDARRAY)
+                     and _root(compiled.value) is g)):
+        roots[id(g)] = "g"
+    if not roots:
+        return
+    rebound = []
+    for k, (fn, args, kwargs) in enumerate(compiled.calls):
+        nested = _arrays([v for v in (*args, *kwargs.values()) if type(v) in (list, tuple)])
+        for a in nested:
+            roots.pop(id(_root(a)), None)  # reached inside a list: copy instead
+        places = tuple(_place(v, roots) for v in args)
+        kw_places = {key: _place(v, roots) for key, v in kwargs.items()}
+        if any(places) or any(kw_places.values()):
+            rebound.append((k, fn, args, kwargs, places, kw_places))
+    rebound = [(k, fn, args, kwargs, tuple(p if p and p[0] in roots.values() else None
+                                           for p in places),
+                {key: p if p and p[0] in roots.values() else None
+                 for key, p in kw_places.items()})
+               for k, fn, args, kwargs, places, kw_places in rebound]
+    compiled.rebound = tuple(r for r in rebound if any(r[4]) or any(r[5].values()))
+    compiled.rebind_x = "x" in roots.values()
+    compiled.handover = "g" in roots.values()
+
+
+def _large(a: object) -> bool:
+    """Big enough (64 KiB) that a pass over it costs more than making a few views."""
+    return isinstance(a, _NDARRAY) and a.nbytes >= 65536
+
+
+def _place(v: object, roots: dict[int, str]) -> tuple | None:
+    """Where the array ``v`` lies in one of ``roots``: (name, byte offset, shape, strides)."""
+    if not isinstance(v, _NDARRAY):
+        return None
+    root = _root(v)
+    name = roots.get(id(root))
+    if name is None:
+        return None
+    offset = v.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return (name, offset, v.shape, v.strides, v.dtype)
+
+
+def _at(place: tuple, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    name, offset, shape, strides, dtype = place
+    return np.ndarray(shape, dtype, arrays[name], offset, strides)
+
+
+def _without_copies(steps: list[_Step], protected: set[int]) -> list[_Step]:
+    """Let a step write straight into the place its result is then copied to: for a
+    ``copyto(dst, src)`` whose ``src`` is a whole buffer written by one earlier step and read by
+    nothing else, with nothing in between touching ``dst``'s buffer, that step writes ``dst``
+    (viewed in ``src``'s shape) and the copy goes."""
+    touches: dict[int, list[int]] = {}
+    for k, step in enumerate(steps):
+        for a in (*step.writes, *_arrays(step.args), *_arrays(step.kwargs.values())):
+            touches.setdefault(id(_root(a)), []).append(k)
+    dropped = set()
+    for k, step in enumerate(steps):
+        if step.fn is not np.copyto or step.kwargs or len(step.args) != 2:
+            continue
+        dst, src = step.args
+        if not (isinstance(src, _NDARRAY) and isinstance(dst, _NDARRAY)):
+            continue
+        root = _root(src)
+        users = sorted(set(touches.get(id(root), ())))
+        if (id(root) in protected or len(users) != 2 or users[1] != k or src.size != root.size
+                or not (root.flags.c_contiguous and src.flags.c_contiguous
+                        and dst.flags.c_contiguous) or dst.size != root.size
+                or dst.dtype != root.dtype):
+            continue
+        writer = steps[users[0]]
+        if writer.kwargs.get("out") is not root or any(a is root or _root(a) is root
+                                                      for a in _arrays(writer.args)):
+            continue
+        between = set(touches.get(id(_root(dst)), ())) & set(range(users[0] + 1, k))
+        if between:
+            continue
+        target = dst.reshape(root.shape)
+        writer.kwargs = {**writer.kwargs, "out": target}
+        writer.writes = (target,)
+        dropped.add(k)
+    return [step for k, step in enumerate(steps) if k not in dropped]
 
 
 def _live(steps: list[_Step], outputs: list[object]) -> list[_Step]:
@@ -527,13 +608,33 @@ class Replay:
                         f"{x.shape} (compile again, or pass retrace=True)"
                     )
                 program = self._compile(x)
-        np.copyto(program.x, x)
-        for fn, args, kwargs in program.calls:
-            fn(*args, **kwargs)
-        if out is None:
-            gradient = np.array(program.gradient)
+        gradient = out
+        if program.handover:
+            if (gradient is None or type(gradient) is not _NDARRAY or gradient.shape != x.shape
+                    or gradient.dtype != np.float64 or not gradient.flags.c_contiguous):
+                gradient = np.empty(x.shape)
+            arrays = {"x": x, "g": gradient}
         else:
-            np.copyto(out, program.gradient)
+            arrays = {"x": x}
+        calls = program.calls
+        if program.rebind_x and not x.flags.c_contiguous:
+            arrays["x"] = x = np.ascontiguousarray(x)
+        if not program.rebind_x:
+            np.copyto(program.x, x)
+        for k, fn, args, kwargs, places, kw_places in program.rebound:
+            calls[k] = (fn, tuple(v if p is None else _at(p, arrays)
+                                  for v, p in zip(args, places, strict=True)),
+                        {key: v if kw_places[key] is None else _at(kw_places[key], arrays)
+                         for key, v in kwargs.items()} if kwargs else kwargs)
+        for fn, args, kwargs in calls:
+            fn(*args, **kwargs)
+        if not program.handover:
+            if out is None:
+                gradient = np.array(program.gradient)
+            else:
+                np.copyto(out, program.gradient)
+        elif gradient is not out and out is not None:
+            np.copyto(out, gradient)
             gradient = out
         if not self.with_value:
             return gradient
