@@ -186,6 +186,8 @@ def test_value_dependent_control_flow_is_refused():
 
     with pytest.raises(ad.ReplayError, match="control flow"):
         ad.compile(f, np.array([0.05, 1.0]), check_at=np.array([-0.05, 1.0]))
+    with pytest.raises(ad.ReplayError, match="control flow"):  # the default points find it
+        ad.compile(f, np.array([3.0, 1.0]))
 
 
 def test_a_value_read_into_python_is_refused():

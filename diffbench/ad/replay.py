@@ -431,6 +431,7 @@ def _trace(f: Callable, x: np.ndarray, with_value: bool) -> _Compiled:
     steps = _live(program.steps, outputs)
     protected = {id(_root(a)) for a in (x, *_arrays(outputs))}
     steps = _without_copies(steps, protected)
+    _share_buffers(steps, protected | program.restored)
     calls = [_call(step) for step in steps]
     buffers = {id(_root(w)): _root(w) for step in steps for w in step.writes}
     compiled = _Compiled(
@@ -496,6 +497,61 @@ def _at(place: tuple, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.ndarray(shape, dtype, arrays[name], offset, strides)
 
 
+def _share_buffers(steps: list[_Step], protected: set[int]) -> None:
+    """Give a buffer whose last use has passed to a later buffer of the same shape and dtype,
+    so that a replay holds about as many arrays at once as the recording engine does: every
+    buffer is written before it is read within a call, so what a buffer held before its first
+    write does not matter.  The steps' arrays are re-made as views of the buffers they now
+    lie in (the same shapes, strides and offsets)."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    roots: dict[int, np.ndarray] = {}
+    for k, step in enumerate(steps):
+        for a in (*step.writes, *_arrays(step.args), *_arrays(step.kwargs.values())):
+            root = _root(a)
+            roots[id(root)] = root
+            first.setdefault(id(root), k)
+            last[id(root)] = k
+    written = {id(_root(w)) for step in steps for w in step.writes}
+    shareable = {key for key, root in roots.items()
+                 if key in written and key not in protected and root.flags.c_contiguous
+                 and root.base is None and steps[first[key]].writes
+                 and any(_root(w) is root for w in steps[first[key]].writes)}
+    free: dict[tuple, list[np.ndarray]] = {}
+    moved: dict[int, np.ndarray] = {}
+    ending: dict[int, list[int]] = {}
+    for key in shareable:
+        ending.setdefault(last[key], []).append(key)
+    for k in range(len(steps)):
+        for key in sorted((key for key in shareable if first[key] == k), key=str):
+            root = roots[key]
+            pool = free.get((root.shape, root.dtype.str))
+            if pool:
+                moved[key] = pool.pop()
+        for key in ending.get(k, ()):
+            root = roots[key]
+            free.setdefault((root.shape, root.dtype.str), []).append(moved.get(key, root))
+    if not moved:
+        return
+
+    def remade(v):
+        if isinstance(v, _NDARRAY):
+            root = _root(v)
+            target = moved.get(id(root))
+            if target is None:
+                return v
+            offset = v.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            return np.ndarray(v.shape, v.dtype, target, offset, v.strides)
+        if type(v) in (list, tuple):
+            return type(v)(remade(item) for item in v)
+        return v
+
+    for step in steps:
+        step.args = remade(step.args)
+        step.kwargs = {key: remade(v) for key, v in step.kwargs.items()}
+        step.writes = remade(step.writes)
+
+
 def _without_copies(steps: list[_Step], protected: set[int]) -> list[_Step]:
     """Let a step write straight into the place its result is then copied to: for a
     ``copyto(dst, src)`` whose ``src`` is a whole buffer written by one earlier step and read by
@@ -557,12 +613,14 @@ def _call(step: _Step) -> tuple[Callable, tuple, dict]:
     return step.fn, step.args, kwargs
 
 
-def _check_point(example: np.ndarray) -> np.ndarray:
-    """Another point of the example's shape for the second trace: each entry scaled by a
-    seeded factor in [0.5, 1.5] and moved by a seeded amount in [-0.1, 0.1]."""
+def _check_points(example: np.ndarray) -> list[np.ndarray]:
+    """Other points of the example's shape to trace again: each entry scaled by a seeded
+    factor in [0.5, 1.5] and moved by a seeded amount in [-0.1, 0.1]; and that point negated
+    (so a branch on a sign is taken the other way)."""
     rng = np.random.default_rng(20240518)
-    return example * rng.uniform(0.5, 1.5, example.shape) + rng.uniform(-0.1, 0.1,
-                                                                          example.shape)
+    moved = example * rng.uniform(0.5, 1.5, example.shape) + rng.uniform(-0.1, 0.1,
+                                                                           example.shape)
+    return [moved, -moved]
 
 
 class Replay:
@@ -583,12 +641,21 @@ class Replay:
         if np.asarray(example).dtype == object:
             raise ReplayError("ad.compile replays float64 only: use ad.grad for mpmath")
         program = _trace(self.f, x, self.with_value)
-        other = _check_point(x) if check_at is None else np.array(check_at, dtype=np.float64)
-        if other.shape != x.shape:
-            raise ReplayError(f"check_at has shape {other.shape}, the example {x.shape}")
-        second = _trace(self.f, other, self.with_value)
-        if second.signature != program.signature:
-            raise ReplayError(_differs(program.signature, second.signature))
+        given = check_at is not None
+        others = [np.array(check_at, dtype=np.float64)] if given else _check_points(x)
+        for k, other in enumerate(others):
+            if other.shape != x.shape:
+                raise ReplayError(f"check_at has shape {other.shape}, the example {x.shape}")
+            try:
+                second = _trace(self.f, other, self.with_value)
+            except ReplayError:
+                raise
+            except Exception:
+                if given or k == 0:
+                    raise
+                continue  # f is not defined at the negated point: that check is skipped
+            if second.signature != program.signature:
+                raise ReplayError(_differs(program.signature, second.signature))
         self._programs[x.shape] = program
         return program
 
@@ -676,10 +743,10 @@ def compile(f: Callable, example_x: object, *, value: bool = False,  # noqa: A00
     once at ``example_x`` and replayed on each input of its shape and dtype with buffers
     allocated once.
 
-    ``f`` is traced a second time at ``check_at`` (default: the example moved entrywise by
-    seeded amounts) and refused if its program differs there.  An input of another shape is
-    refused, or traced again when ``retrace=True``; an input of another dtype is refused.  See
-    the module docstring for when replay is valid.
+    ``f`` is traced again at ``check_at`` (default: the example moved entrywise by seeded
+    amounts, and that point negated) and refused if its program differs there.  An input of
+    another shape is refused, or traced again when ``retrace=True``; an input of another dtype
+    is refused.  See the module docstring for when replay is valid.
     """
     return Replay(f, example_x, value, retrace, check_at)
 
