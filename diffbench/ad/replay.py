@@ -374,6 +374,8 @@ class _SymbolCotangents(Cotangents):
         self.slots[i] = None
         if g is None:
             return self.ns.zeros(self.shapes[i])
+        if np.shape(g) == self.shapes[i]:
+            return g
         return np.broadcast_to(g, self.shapes[i])
 
     def _zeros(self, shape):
