@@ -213,3 +213,25 @@ def test_retain_grad_is_refused():
 
     with pytest.raises(ad.ReplayError, match="retain_grad"):
         ad.compile(f, np.ones(2))
+
+
+def test_a_large_input_is_read_in_place_and_left_as_it_was():
+    problem = BUILTIN["mlp"].build(128)  # 16,512 inputs: read in place, gradient handed over
+    f = lambda x: problem.fn(x, ad)  # noqa: E731
+    replay = ad.compile(f, problem.x0, value=True)
+    assert replay.program.rebind_x and replay.program.handover
+    x = problem.x0 * 0.9
+    kept = x.copy()
+    value, first = replay(x)
+    assert same_bits(x, kept)
+    expected_value, expected = ad.value_and_grad(f)(x)
+    assert same_bits(first, expected) and same_bits(value, expected_value)
+    second = replay(x)[1]
+    assert second is not first and same_bits(first, expected)
+    wide = np.empty(2 * x.size)
+    strided = wide[::2]
+    strided[:] = x
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    for point in (strided, readonly):
+        assert same_bits(replay(point)[1], expected)
