@@ -7,7 +7,11 @@ numpy call they make on a symbol is written down, with the array it produced as 
 buffer.  The program written down (the forward pass, the masks of comparisons, the backward
 sweep with its un-broadcasting and accumulation) is then replayed on each new input: the same
 numpy calls, in the same order, on the same buffers (``out=``), with no boxes, no closures and
-no allocation besides the gradient handed back.
+no allocation besides the gradient handed back.  Before that the program is cleaned up: calls
+whose results nothing needs are dropped, a result that is copied into place is written there
+directly, a buffer whose last use has passed is given to a later value of its shape, and a large
+input is read in place and a large gradient written straight into the array handed back (the
+calls that reach them get views made anew for each call).
 
 Invariants:
 
@@ -17,9 +21,9 @@ Invariants:
   a step are that step's output, and a constant that a step writes into is first restored.
 * Comparisons of traced values (``x > 0`` for ``where``, ``maximum``'s mask) are steps like any
   other: replayed, never frozen.  A value read into Python (``if x[0] > 0``, ``float(x[0])``)
-  is frozen into the program; :func:`compile` traces ``f`` a second time at another point and
-  refuses a function whose program differs there.
-* The gradient belongs to the caller: each call returns a new array.
+  is frozen into the program; :func:`compile` traces ``f`` at two more points and refuses a
+  function whose program differs there.
+* The gradient belongs to the caller: each call returns a new array (or fills ``out``).
 
 When replay is valid: ``f`` runs the same numpy operations whatever the values of ``x`` (the
 same ops, shapes and constants; masks may differ: they are computed by the program), it is
