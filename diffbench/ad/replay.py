@@ -178,13 +178,19 @@ class _Program:
     def __init__(self) -> None:
         self.steps: list[_Step] = []
         self.buffers: dict[int, np.ndarray] = {}  # by id of the root array: the program's own
+        self.order: dict[int, int] = {}  # each buffer's place among them, by id
         self.restored: set[int] = set()
 
     # ---- making buffers and steps -----------------------------------------------------------
 
     def sym(self, a: np.ndarray) -> Sym:
-        self.buffers.setdefault(id(_root(a)), _root(a))
+        self._own(_root(a))
         return Sym(a, self)
+
+    def _own(self, root: np.ndarray) -> None:
+        if id(root) not in self.buffers:
+            self.buffers[id(root)] = root
+            self.order[id(root)] = len(self.order)
 
     def zeros(self, shape: tuple[int, ...]) -> Sym:
         """A new buffer of zeros, zeroed again on every replay."""
@@ -201,18 +207,17 @@ class _Program:
             self.restored.add(id(root))
             saved = root.copy()
             self._append(np.copyto, (root, saved), {}, (root,))
-            self.buffers[id(root)] = root
         return a
 
     def _append(self, fn, args, kwargs, writes) -> None:
         for w in writes:
-            self.buffers.setdefault(id(_root(w)), _root(w))
+            self._own(_root(w))
         self.steps.append(_Step(fn, args, kwargs, writes, self._describe(fn, args, kwargs)))
 
     def _describe(self, fn, args, kwargs) -> tuple:
         """What a step does, for comparing two traces: the call, and each argument by kind (a
         buffer by its place among the buffers, a constant by its value)."""
-        order = {key: k for k, key in enumerate(self.buffers)}
+        order = self.order
 
         def one(v):
             if isinstance(v, _NDARRAY):
@@ -528,8 +533,11 @@ def _share_buffers(steps: list[_Step], protected: set[int]) -> None:
     ending: dict[int, list[int]] = {}
     for key in shareable:
         ending.setdefault(last[key], []).append(key)
+    starting: dict[int, list[int]] = {}
+    for key in shareable:
+        starting.setdefault(first[key], []).append(key)
     for k in range(len(steps)):
-        for key in sorted((key for key in shareable if first[key] == k), key=str):
+        for key in starting.get(k, ()):
             root = roots[key]
             pool = free.get((root.shape, root.dtype.str))
             if pool:
@@ -585,8 +593,7 @@ def _without_copies(steps: list[_Step], protected: set[int]) -> list[_Step]:
         if writer.kwargs.get("out") is not root or any(a is root or _root(a) is root
                                                       for a in _arrays(writer.args)):
             continue
-        between = set(touches.get(id(_root(dst)), ())) & set(range(users[0] + 1, k))
-        if between:
+        if any(users[0] < j < k for j in touches.get(id(_root(dst)), ())):
             continue
         target = dst.reshape(root.shape)
         writer.kwargs = {**writer.kwargs, "out": target}
@@ -639,7 +646,6 @@ class Replay:
         self.with_value = with_value
         self.retrace = retrace
         self._programs: dict[tuple[int, ...], _Compiled] = {}
-        self._check_at = check_at
         self.program = self._compile(example_x, check_at)
 
     def _compile(self, example: object, check_at: object = None) -> _Compiled:
