@@ -195,6 +195,30 @@ def test_reverse_backend_matches_reference_and_reports_its_tape():
     assert stats["tape_len"] > 5 and stats["cotangent_peak_bytes"] >= 8 * 50
 
 
+@pytest.mark.parametrize(("name", "size"), [("rosenbrock", 50), ("mlp", 8), ("nested", 4)])
+def test_reverse_replay_is_the_recording_engine(name, size):
+    problem = BUILTIN[name].build(size)
+    reverse = registry()["reverse"]
+    recorded = reverse.prepare(problem).gradient(problem.x0.copy())
+    replay = reverse.prepare(problem, replay=True)
+    assert replay.gradient(problem.x0.copy()).tobytes() == recorded.tobytes()
+    assert replay.stats()["tape_len"] > 0
+
+
+def test_reverse_replay_refuses_what_it_cannot_replay():
+    from diffbench.backends import UnsupportedCase
+    from diffbench.families import custom_family
+
+    family = custom_family("branchy", lambda x, ops: ops.sum(x) if float(x.value[0]) > 0
+                           else ops.sum(-x), np.array([0.05, 1.0]))
+    with pytest.raises(UnsupportedCase, match="replay: .*control flow"):
+        registry()["reverse"].prepare(family.build(None), replay=True)
+    chain = BUILTIN["sin_tanh_chain"]
+    schedule = __import__("diffbench.ad.checkpointing", fromlist=["x"]).Schedule("sqrt")
+    with pytest.raises(UnsupportedCase, match="no checkpointing"):
+        registry()["reverse"].prepare_chain(chain.chain(4, 4), schedule, replay=True)
+
+
 def test_reference_beyond_the_per_component_cap_uses_the_engine_in_mpmath():
     import mpmath
 

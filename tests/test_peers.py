@@ -71,9 +71,10 @@ def test_the_peers_config_compares_four_methods_up_to_a_million_inputs(checkout_
     config = load_config(builtin_config_path("peers"))
     scaling = [study for study in config.studies if study.kind == "scaling"]
     for study in scaling:
-        assert [spec.name for spec in study.backends] == ["reverse", "jax", "jax", "autograd",
-                                                          "torch"]
-        assert dict(study.backends[2].options) == {"value": True}
+        assert [spec.name for spec in study.backends] == ["reverse", "reverse", "jax", "jax",
+                                                          "autograd", "torch"]
+        assert dict(study.backends[1].options) == {"replay": True}
+        assert dict(study.backends[3].options) == {"value": True}
     largest = {study.families[0]: BUILTIN[study.families[0]].build(max(study.sizes)).n
                for study in scaling}
     assert largest["rosenbrock"] == 10**6

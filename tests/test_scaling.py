@@ -156,4 +156,5 @@ def test_scaling_run_writes_fits_claims_and_plot(tmp_path):
     claims = (out / "claims.md").read_text()
     assert "central differences" in claims and "JAX forward (jacfwd)" in claims
     assert (out / "plots" / "scaling_cost.png").stat().st_size > 10_000
+    assert (out / "plots" / "scaling_omega.png").stat().st_size > 10_000
     assert "the textbook table, measured" in result.output

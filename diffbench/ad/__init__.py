@@ -17,6 +17,17 @@ Iterating a tape gives its records in order (``ad.Record``: op, parents, vjps, s
 values' cotangents are released as the sweep goes, unless ``y.retain_grad()`` asked to keep
 ``y.grad``; ``ad.detach(y)`` (also ``ad.stop_gradient``) is ``y``'s value as a constant.
 
+Trace once, replay: ``ad.compile(f, example_x)`` (``value=True``: like ``value_and_grad``) traces
+``f`` once at the example's shape and float64 dtype and returns a function that replays the
+recorded numpy calls on each new input, forward and backward, on buffers allocated once: bitwise
+the recording engine's gradient, without its boxes, closures and fresh arrays.  Replay is valid
+when ``f`` runs the same numpy operations whatever the values of ``x``: comparisons, ``where``
+and ``maximum``'s masks are recomputed on every call, but a value read into Python (``if x[0] >
+0``, ``float(...)``) is frozen, so ``compile`` traces ``f`` at two more points and refuses it
+if the program differs there.  Other shapes are refused (or traced again, ``retrace=True``), as
+are other dtypes, boolean indexing by a mask of ``x``, checkpointing and ``retain_grad``; see
+:mod:`diffbench.ad.replay`.
+
 Memory for time: ``ad.checkpoint(fn)`` recomputes ``fn`` in the backward sweep instead of keeping
 its intermediates; ``ad.checkpoint_chain(step, x, length, schedule)`` checkpoints a chain of
 steps by a schedule (``none``, ``every:K``, ``sqrt``, ``revolve`` with ``snapshots``); see
@@ -44,6 +55,7 @@ from diffbench.ad.engine import (
     grad,
     value_and_grad,
 )
+from diffbench.ad.replay import Replay, ReplayError, compile
 from diffbench.ops import CONTRACT, UNARY
 
 
@@ -135,6 +147,7 @@ stop_gradient = detach
 
 
 __all__ = [
-    "Box", "GradientFunction", "Record", "Tape", "TapeStats", "backward", "checkpoint",
-    "checkpoint_chain", "detach", "grad", "stop_gradient", "value_and_grad", *CONTRACT,
+    "Box", "GradientFunction", "Record", "Replay", "ReplayError", "Tape", "TapeStats",
+    "backward", "checkpoint", "checkpoint_chain", "compile", "detach", "grad", "stop_gradient",
+    "value_and_grad", *CONTRACT,
 ]

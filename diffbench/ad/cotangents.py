@@ -18,6 +18,9 @@ Invariants:
   buffer's ownership to that slot (so ``y = x + 1.0`` hands ``y``'s cotangent to ``x`` as it is).
   This relies on the rules handing on, to several parents, only the cotangent itself or new
   arrays: views of it come only from ops of one traced argument (``reshape``, ``sum``).
+* A slot in ``pending`` owns a buffer of which only the rows ``[start, stop)`` of the first
+  axis hold its cotangent (a large slice's first contribution); the other rows are zeroed before
+  anything else reads or adds to the buffer, unless a bordering slice writes them first.
 * ``live`` is the total size in bytes of the owned buffers and ``peak`` its largest value (kept
   where ``live`` falls, which is where it may have peaked);
   cotangents that are not owned (scalars, views, the seed) are not counted.
@@ -42,7 +45,8 @@ _SEVERAL = -2  # more than one slot has
 class Cotangents:
     """The cotangent of each value of one sweep, by value index; see the module's invariants."""
 
-    __slots__ = ("ns", "shapes", "slots", "owned", "live", "_peak", "_handed", "_receiver")
+    __slots__ = ("ns", "shapes", "slots", "owned", "live", "pending", "_peak", "_handed",
+                 "_receiver")
 
     def __init__(self, ns: SimpleNamespace, shapes: Sequence[tuple[int, ...]]) -> None:
         self.ns = ns
@@ -51,6 +55,7 @@ class Cotangents:
         self.slots: list[object] = [None] * count
         self.owned = [False] * count
         self.live = 0
+        self.pending: dict[int, tuple[int, int]] = {}  # written rows of partly unzeroed buffers
         self._peak = 0
         self._handed: object = None  # the cotangent last taken, which the sweep hands on
         self._receiver = _NOBODY  # the slot it went into unchanged
@@ -63,6 +68,8 @@ class Cotangents:
         """Value ``i``'s cotangent, to be handed on through its producer's VJPs (``None`` if
         nothing reached it); the sweep takes it after every consumer of ``i`` has run, so it is
         complete."""
+        if self.pending and i in self.pending:
+            self._settle(i)
         g = self._handed = self.slots[i]
         self._receiver = _NOBODY
         return g
@@ -78,6 +85,8 @@ class Cotangents:
         if c_shape != shape and c_shape:
             c = unbroadcast(c, shape)
             c_shape, kind = np.shape(c), type(c)
+        if self.pending and i in self.pending:
+            self._settle(i)
         slots = self.slots
         old = slots[i]
         if old is None:  # the first contribution: kept as it is
@@ -125,6 +134,8 @@ class Cotangents:
     def result(self, i: int) -> np.ndarray:
         """Value ``i``'s cotangent as an array of its shape for the caller to keep (zeros if
         nothing reached it); the store gives the slot up."""
+        if self.pending and i in self.pending:
+            self._settle(i)
         g = self.slots[i]
         shape = self.shapes[i]
         self.slots[i] = None
@@ -136,17 +147,42 @@ class Cotangents:
         return np.array(np.broadcast_to(g, shape))
 
     def _add_at(self, i: int, index: object, value: object) -> None:
-        """Add ``value`` into ``slots[i][index]``, in place in a buffer the store owns."""
+        """Add ``value`` into ``slots[i][index]``, in place in a buffer the store owns.
+
+        The first contribution of a unit-step slice of the first axis of a large buffer is
+        written into a new, unzeroed buffer; the rows it leaves are zeroed when the buffer is
+        next read, or instead written by a later slice that borders it (``x[:k]`` and
+        ``x[k:]``: each row written once, never zeroed)."""
         old = self.slots[i]
         shape = self.shapes[i]
-        basic = type(index) is slice or is_basic(index)  # a slice without a call
+        rows = _rows(index, shape)
+        pending = self.pending.get(i) if self.pending else None
+        if pending is not None:
+            start, stop = pending
+            if rows is not None and (rows[1] == start or rows[0] == stop):
+                old[index] = value
+                start, stop = min(start, rows[0]), max(stop, rows[1])
+                if (start, stop) == (0, shape[0]):
+                    del self.pending[i]
+                else:
+                    self.pending[i] = (start, stop)
+                return
+            self._settle(i)
+        basic = rows is not None or is_basic(index)
         if old is None and basic:
-            self.slots[i] = buffer = _scattered(self.ns, shape, index, value)
+            if rows is not None and self.ns is FLOAT64 and _large(shape):
+                buffer = self._empty(shape)
+                if rows != (0, shape[0]):
+                    self.pending[i] = rows
+            else:
+                buffer = self._zeros(shape)
+            buffer[index] = value
+            self.slots[i] = buffer
             self.owned[i] = True
             self.live += buffer.nbytes
             return
         if not self.owned[i]:
-            buffer = self.ns.zeros(shape) if old is None else np.array(np.broadcast_to(old, shape))
+            buffer = self._zeros(shape) if old is None else self._copy(old, shape)
             self.slots[i] = buffer
             self.owned[i] = True
             self.live += buffer.nbytes
@@ -154,11 +190,27 @@ class Cotangents:
         if not basic:
             np.add.at(old, index, value)  # repeated positions add up
             return
-        view = old[index]
-        if type(view) is np.ndarray:
-            view += value  # through the view: no copy back
-        else:
-            old[index] += value
+        view = _entries(old, index)
+        view += value  # through a view (0-d for one entry): no copy back
+
+    def _settle(self, i: int) -> None:
+        """Zero the rows of slot ``i``'s buffer that no slice has written yet."""
+        start, stop = self.pending.pop(i)
+        buffer = self.slots[i]
+        buffer[:start] = 0.0
+        buffer[stop:] = 0.0
+
+    # ---- the buffers the store makes (a replay makes them in its program) ------------------
+
+    def _zeros(self, shape: tuple[int, ...]) -> object:
+        return self.ns.zeros(shape)
+
+    def _empty(self, shape: tuple[int, ...]) -> object:
+        return np.empty(shape)
+
+    def _copy(self, g: object, shape: tuple[int, ...]) -> object:
+        """A new buffer holding ``g`` spread to ``shape``."""
+        return np.array(np.broadcast_to(g, shape))
 
 
 def unbroadcast(c: object, shape: tuple[int, ...]) -> object:
@@ -186,22 +238,20 @@ def is_basic(index: object) -> bool:
     return True
 
 
-def _scattered(ns: SimpleNamespace, shape: tuple[int, ...], index: object,
-               value: object) -> np.ndarray:
-    """A new buffer holding ``value`` at the basic ``index`` and zeros elsewhere.
+def _rows(index: object, shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """The rows ``[start, stop)`` that ``index`` selects when it is a non-empty unit-step slice
+    of the first axis, else None."""
+    if type(index) is not slice or index.step not in (None, 1) or not shape:
+        return None
+    start, stop, _ = index.indices(shape[0])
+    return (start, stop) if start < stop else None
 
-    For a unit-step slice of the first axis of a large buffer, only the entries outside the
-    slice are zeroed.
-    """
-    if ns is FLOAT64 and type(index) is slice and index.step in (None, 1) and _large(shape):
-        start, stop, _ = index.indices(shape[0])
-        buffer = np.empty(shape)
-        buffer[:start] = 0.0
-        buffer[max(start, stop):] = 0.0
-    else:
-        buffer = ns.zeros(shape)
-    buffer[index] = value
-    return buffer
+
+def _entries(buffer: object, index: object) -> object:
+    """``buffer[index]`` for a basic index, as a view even for a single entry (0-d)."""
+    if type(index) is tuple:
+        return buffer[index if Ellipsis in index else (*index, Ellipsis)]
+    return buffer[index, ...]
 
 
 def _large(shape: tuple[int, ...]) -> bool:

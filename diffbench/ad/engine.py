@@ -84,7 +84,7 @@ class Box:
     shape = property(lambda self: np.shape(self.value))
     ndim = property(lambda self: np.ndim(self.value))
     size = property(lambda self: np.size(self.value))
-    dtype = property(lambda self: np.asarray(self.value).dtype)
+    dtype = property(lambda self: _dtype(self.value))
 
     def __len__(self) -> int:
         return len(self.value)
@@ -157,6 +157,11 @@ class Box:
 
     def __ne__(self, other):
         return self.value != _untraced(other)
+
+
+def _dtype(value: object) -> np.dtype:
+    dtype = getattr(value, "dtype", None)
+    return np.asarray(value).dtype if dtype is None else dtype
 
 
 def _untraced(value: object) -> object:
@@ -330,6 +335,10 @@ class Tape:
         shared = sum(1 for count in self.consumers if count > 1)
         return TapeStats(len(self.consumers) - inputs, inputs, shared, self.peak_bytes)
 
+    def _cotangents(self, shapes: list[tuple[int, ...]]) -> Cotangents:
+        """The store of one sweep's cotangents."""
+        return Cotangents(self.ns, shapes)
+
     def backward(
         self, output: Box, seed: object = None, retain_graph: bool = False, release: bool = True
     ) -> None:
@@ -349,7 +358,7 @@ class Tape:
             )
         records = self._records
         shapes = list(map(_SHAPE, records))
-        cotangents = Cotangents(self.ns, shapes)
+        cotangents = self._cotangents(shapes)
         cotangents.seed(output.index, _seed(self.ns, seed, shapes[output.index]))
         drop_records = release and not retain_graph
         for i in range(output.index, -1, -1):  # newest first

@@ -55,7 +55,7 @@ def _expand(g, axis):
 
 def _others_product(x, axis) -> np.ndarray:
     """For each entry, the product of the other entries along ``axis`` (exact at zeros)."""
-    x = np.asarray(x)
+    x = x if hasattr(x, "ndim") else np.asarray(x)  # an array, or a symbol of a replay
     if x.ndim == 0:
         return np.ones_like(x)
     axes = tuple(range(x.ndim)) if axis is None else tuple(np.atleast_1d(axis) % x.ndim)

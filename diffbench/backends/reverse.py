@@ -1,4 +1,6 @@
-"""diffbench's own reverse-mode engine: one forward pass recorded on a tape, one backward."""
+"""diffbench's own reverse-mode engine: one forward pass recorded on a tape, one backward;
+``replay = true``: ``ad.compile``, the program traced once in ``prepare`` and replayed on
+buffers allocated once."""
 
 from __future__ import annotations
 
@@ -7,21 +9,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..families import Chain, Problem
-from .base import Backend, ChainGradient, Prepared
+from .base import Backend, ChainGradient, Prepared, UnsupportedCase
 
 if TYPE_CHECKING:
     from ..ad.checkpointing import Schedule
 
 
 class ReverseGradient(Prepared):
-    """``ad.grad`` of the family's function; ``stats()`` has the last call's tape length."""
+    """``ad.grad`` of the family's function (``replay``: ``ad.compile`` at the problem's x0);
+    ``stats()`` has the tape length of the last call (of the traced program for a replay)."""
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, replay: bool = False):
         super().__init__(problem)
         from .. import ad
 
         fn = problem.fn
-        self._grad = ad.grad(lambda x: fn(x, ad))
+        if replay:
+            try:
+                self._grad = ad.compile(lambda x: fn(x, ad), problem.x0, retrace=True)
+            except ad.ReplayError as error:
+                raise UnsupportedCase(f"replay: {error}") from error
+        else:
+            self._grad = ad.grad(lambda x: fn(x, ad))
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         return self._grad(x)
@@ -55,11 +64,17 @@ class ReverseChain(ChainGradient):
 
 class Reverse(Backend):
     name = "reverse"
-    description = "diffbench.ad: the native reverse-mode engine (tape, one backward sweep)"
+    description = ("diffbench.ad: the native reverse-mode engine (tape, one backward sweep); "
+                   "replay = true: ad.compile, traced once, replayed on reused buffers")
+    options = {"replay": False}
 
-    def prepare(self, problem: Problem, **options: Any) -> ReverseGradient:
-        return ReverseGradient(problem)
+    def prepare(self, problem: Problem, replay: bool = False, **options: Any) -> ReverseGradient:
+        return ReverseGradient(problem, replay)
 
-    def prepare_chain(self, chain: Chain, schedule: Schedule, **options: Any) -> ReverseChain:
-        """Every schedule: ``ad.checkpoint_chain``."""
+    def prepare_chain(self, chain: Chain, schedule: Schedule, replay: bool = False,
+                      **options: Any) -> ReverseChain:
+        """Every schedule: ``ad.checkpoint_chain`` (recorded: a replay has no checkpoints)."""
+        if replay:
+            raise UnsupportedCase("replay = true has no checkpointing schedules: ad.compile "
+                                  "refuses checkpoint and checkpoint_chain")
         return ReverseChain(chain, schedule)

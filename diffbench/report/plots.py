@@ -220,6 +220,29 @@ def plot_scaling(rows: Rows, fits: Rows, path: Path) -> Path:
     return save(fig, path)
 
 
+def plot_scaling_omega(rows: Rows, path: Path) -> Path:
+    """ω = T(gradient)/T(f) against n, one panel per family, one line per backend (f run the
+    way each backend runs it), log-log, with the reverse-mode bound ≈ 4."""
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    fig, axes = pyplot().subplots(1, len(families), figsize=(5.5 * len(families), 4),
+                                  squeeze=False)
+    for ax, family in zip(axes[0], families, strict=True):
+        mine = [r for r in rows if r["family"] == family and r.get("status") == "ok"]
+        for method in dict.fromkeys(backend_cell(r) for r in mine):
+            points = sorted((number(r["n_inputs"]), number(r["omega"])) for r in mine
+                            if backend_cell(r) == method and number(r.get("omega")) > 0)
+            if points:
+                ax.loglog(*zip(*points, strict=True), "o-", ms=3, label=method)
+        ax.axhline(4.0, color="grey", lw=0.8, ls="--", label="reverse-mode bound ≈ 4")
+        ax.set_xlabel("n, number of inputs")
+        ax.set_ylabel("ω = T(gradient) / T(f)")
+        ax.set_title(f"{family}: ω against n")
+        ax.grid(which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
 SCHEDULE_MARKERS = {"none": "s", "every": "^", "sqrt": "o", "revolve": "*"}
 """The marker of each kind of checkpointing schedule."""
 

@@ -87,6 +87,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("scaling.csv", _scaling_tables, {
         "cost": lambda run, path: plots.plot_scaling(run.rows("scaling.csv"),
                                                      run.rows("scaling_fit.csv"), path),
+        "omega": lambda run, path: plots.plot_scaling_omega(run.rows("scaling.csv"), path),
     }),
     Section("step_sweep.csv", _step_tables, {
         "error": lambda run, path: plots.plot_step_sweep(run.rows("step_sweep.csv"),
