@@ -90,11 +90,11 @@ def _serve(conn, parent: int, config_path: str, overrides: Mapping[str, list], r
             request = conn.recv()
             if request is None:
                 return
-            index, key, entries = request
+            index, key, entries, budget_s, budget_key = request
             study, case = cases[index, key]
             study.workspace.learn(entries)
             try:
-                rows = measure_case(study, case)
+                rows = measure_case(study, case, budget_s, budget_key)
             except MemoryError:
                 conn.send(("out-of-memory", "MemoryError in the worker"))
                 continue
@@ -157,12 +157,14 @@ class Isolator:
         self._process = self._conn = None
 
     def run(self, study_index: int, case_key: str, budget_s: float,
-            entries: dict | None = None) -> dict[str, list[dict[str, Any]]]:
-        """The case's rows by file; raises ``CaseKilled`` when it ran out of time or memory."""
+            entries: dict | None = None,
+            budget_key: str = "timing.budget_s") -> dict[str, list[dict[str, Any]]]:
+        """The case's rows by file, measured within ``budget_s`` (the setting ``budget_key``
+        names, in messages); raises ``CaseKilled`` when it ran out of time or memory."""
         if self._process is None or not self._process.is_alive():
             self._start()
         started = time.perf_counter()
-        self._conn.send((study_index, case_key, entries or {}))
+        self._conn.send((study_index, case_key, entries or {}, budget_s, budget_key))
         peak = 0
         while not self._conn.poll(POLL_S):
             elapsed = time.perf_counter() - started
@@ -175,7 +177,7 @@ class Isolator:
             if elapsed > budget_s + KILL_GRACE_S:
                 self.stop()
                 raise CaseKilled("timeout", f"killed after {elapsed:.1f} s, over the budget of "
-                                 f"{budget_s:g} s (timing.budget_s)")
+                                 f"{budget_s:g} s ({budget_key})")
             if not self._process.is_alive():
                 code = self._process.exitcode
                 self.stop()
