@@ -243,7 +243,7 @@ def advise_command(
     command = "diffbench advise " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["advise"]
                                              else sys.argv[1:])
     config = load_config(write_config(chosen, plan, run_dir, command))
-    reserve = min(1.0, 0.05 * plan.budget_s)  # for reading the rows and printing the advice
+    reserve = min(3.0, 0.1 * plan.budget_s)  # for a last case's end, and the advice itself
     options = RunOptions(quiet=json_output, stop_at=started + plan.budget_s - reserve,
                          stop_key=BUDGET_KEY)
     try:

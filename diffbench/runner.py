@@ -33,6 +33,7 @@ from rich.progress import (
 )
 
 from .config import Config
+from .deadline import Deadline, TimeUp
 from .isolation import CaseKilled, Isolator
 from .measure.threads import limited_threads
 from .measure.timing import CALIBRATION_MARGIN
@@ -277,13 +278,21 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
         reason = f"not attempted: the time of {options.stop_key} was spent"
     if reason is not None:
         return {study.csv_name: [study.failure_row(case, "skipped", reason)]}
-    entries = study.precompute(case)
+    spent = {study.csv_name: [study.failure_row(
+        case, "skipped", f"not attempted: the time of {options.stop_key} was spent on its "
+                         "reference")]}
+    clock = Deadline(_time_left(options), "")
+    try:
+        with clock:
+            entries = study.precompute(case)
+    except TimeUp as exc:
+        if not clock.owns(exc):
+            raise
+        return spent
     budget, key = study.workspace.config.timing.budget_s, BUDGET_KEY
     left = _time_left(options)
     if left < MIN_CASE_S:
-        return {study.csv_name: [study.failure_row(
-            case, "skipped", f"not attempted: the time of {options.stop_key} was spent "
-                             "(the reference took the rest)")]}
+        return spent
     if left < budget:
         budget, key = left, f"the time left of {options.stop_key}"
     if not study.isolated(case):

@@ -313,3 +313,95 @@ def test_a_point_file(tmp_path):
     advice, _ = _advise(tmp_path, f"{EXAMPLE}:wiggle", "--point-file", str(tmp_path / "x.npy"),
                         "--backends", "reverse", "--budget", "5")
     assert advice["n_inputs"] == 3 and advice["verdict"]["backend"] == "reverse"
+
+
+# the run's deadline, which advise's budget is
+
+SLOW = """
+import time
+
+calls = 0
+
+def slow_later(x, ops):
+    global calls
+    if type(x).__module__ == "numpy" and x.dtype == float:  # numpy's f, not the engine's
+        calls += 1
+        if calls > 1:  # after the config's check
+            time.sleep(30)
+    return ops.sum(x * x)
+
+
+def slow_reference(x, ops):
+    if type(x).__module__ == "numpy" and x.dtype == object:  # the reference's mpmath numbers
+        time.sleep(30)
+    return ops.sum(x * x)
+"""
+
+
+def _tiny_config(tmp_path, family="rosenbrock"):
+    (tmp_path / "slow.py").write_text(SLOW)
+    (tmp_path / "c.toml").write_text(f"""
+[timing]
+min_sample_s = 0.001
+repeats = 2
+[families.slow]
+function = "slow.py:slow_later"
+point = [1.0, 2.0]
+[families.slow_reference]
+function = "slow.py:slow_reference"
+point = [1.0, 2.0]
+[[study]]
+kind = "gradient"
+families = ["{family}"]
+sizes = [3]
+backends = ["central"]
+""")
+    from diffbench.studies import load_config
+
+    return load_config(tmp_path / "c.toml")
+
+
+def test_no_case_is_begun_once_the_deadline_has_passed(tmp_path):
+    import time
+
+    from rich.console import Console
+
+    from diffbench.runner import RunOptions, run
+
+    statuses = run(_tiny_config(tmp_path), tmp_path / "run", Console(quiet=True),
+                   RunOptions(quiet=True, stop_at=time.monotonic() - 1, stop_key="the budget"))
+    assert statuses == {"skipped": 1}
+    (row,) = read_rows(tmp_path / "run" / "gradient.csv")
+    assert row["message"] == "not attempted: the time of the budget was spent"
+
+
+def test_a_case_begun_before_the_deadline_gets_only_the_time_left(tmp_path):
+    import time
+
+    from rich.console import Console
+
+    from diffbench.runner import RunOptions, run
+
+    started = time.monotonic()
+    run(_tiny_config(tmp_path, "slow"), tmp_path / "run", Console(quiet=True),
+        RunOptions(quiet=True, stop_at=started + 1.5, stop_key="the budget"))
+    assert time.monotonic() - started < 5  # not the config's 60 s
+    (row,) = read_rows(tmp_path / "run" / "gradient.csv")
+    assert row["status"] == "timeout"
+    assert "(the time left of the budget)" in row["message"]
+
+
+def test_a_reference_is_cut_at_the_deadline_too(tmp_path):
+    import time
+
+    from rich.console import Console
+
+    from diffbench.runner import RunOptions, run
+
+    started = time.monotonic()
+    run(_tiny_config(tmp_path, "slow_reference"), tmp_path / "run", Console(quiet=True),
+        RunOptions(quiet=True, stop_at=started + 1.5, stop_key="the budget", use_cache=False))
+    assert time.monotonic() - started < 5
+    (row,) = read_rows(tmp_path / "run" / "gradient.csv")
+    assert row["status"] == "skipped"
+    assert row["message"] == "not attempted: the time of the budget was spent on its reference"

@@ -133,6 +133,9 @@ class Method:
         if self.f_time_s is not None and self.f_time_s < OVERHEAD_S:
             notes.append(f"f takes {self.f_time_s * 1e6:.2g} µs: per-call overhead weighs on "
                          "the time and ω")
+        if self.omega is not None and self.omega < 1:
+            notes.append("ω < 1: the gradient ran faster than f as this backend runs it (a "
+                         "compiler fused or dropped work); omega_numpy compares across backends")
         if self.reference_same_engine:
             notes.append("the reference comes from this engine (in mpmath numbers): its digits "
                          "check rounding, not the derivative rules")
@@ -445,7 +448,25 @@ def _why_not_symbolic(verdict: Verdict, methods: Sequence[Method],
     swell = _swell(scaled)
     if swell:
         reasons.append(swell)
+    growth = _one_off_growth(scaled)
+    if growth:
+        reasons.append(growth)
     return reasons
+
+
+def _one_off_growth(scaled: Scaling | None) -> str:
+    """SymPy's one-off cost at each measured size, where it was measured at more than one or
+    failed at some."""
+    if scaled is None:
+        return ""
+    rows = sorted((m for m in scaled.methods if m.kind == SYMBOLIC and m.status != "skipped"),
+                  key=lambda m: m.size or 0)
+    if len(rows) < 2 or not any(m.measured for m in rows):
+        return ""
+    parts = [(f"{_seconds(m.one_off_s)} at {m.size}"
+              + (f" ({m.expr_nodes:.0f} nodes)" if m.expr_nodes else "")) if m.measured
+             else f"{m.status} at {m.size}" for m in rows]
+    return f"{rows[0].name}'s one-off cost by {scaled.axis}: " + ", ".join(parts)
 
 
 def _swell(scaled: Scaling | None) -> str:

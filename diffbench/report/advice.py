@@ -53,7 +53,8 @@ def evidence_table(advice: dict[str, Any]) -> Table:
     verdict = advice["verdict"]
     table = Table(title=f"evidence: {escape(advice['target'])}"
                   + (f" at {advice['size_param']} = {advice['size']}" if advice["size"] else "")
-                  + f" ({advice['n_inputs']} inputs)", header_style="bold")
+                  + f" ({advice['n_inputs']} input{'' if advice['n_inputs'] == 1 else 's'})",
+                  header_style="bold")
     columns = ["method", "status", "digits", "attainable", "per gradient", "ω", "one-off",
                "break-even"]
     if calls is not None:
@@ -120,6 +121,12 @@ def _exponent(fit: dict[str, Any]) -> str:
 
 def _changes(scaled: dict[str, Any]) -> Iterator[str]:
     axis = scaled["axis"]
+    for size in scaled["sizes"]:
+        rows = [r for r in scaled["rows"] if r["size"] == size]
+        skipped = [r["backend"] for r in rows if r["status"] == "skipped"]
+        if skipped and len(skipped) < len(rows):
+            yield (f"at {size}, {', '.join(skipped)} were not measured (skipped): the advice "
+                   "there is among the rest")
     if not scaled["ranking_changes"]:
         measured = [w for w in scaled["winners"] if w["backend"]]
         winners = {w["backend"] for w in measured}
