@@ -112,6 +112,15 @@ def test_the_verdict_text_with_calls_and_one_off_costs():
     assert "SymPy's one-off cost is 1.2 s and it pays off after 1.9·10^4 calls" in text
 
 
+def test_finite_differences_chosen_are_not_compared_with_themselves():
+    methods = [method("central", 15.0, 1e-5), method("reverse", 15.8, 1e-4),
+               method("numdifftools", 15.2, 1e-3)]
+    text = verdict_text(choose(methods), methods)
+    assert text == ("use central differences: 15.0 digits, 10 µs per gradient; the most "
+                    "accurate, reverse mode (diffbench.ad), gives 15.8 digits at 10× the time "
+                    "per gradient")
+
+
 def test_a_failed_symbolic_method_is_named_in_the_verdict():
     methods = [method("reverse", 15.8, 3e-4),
                method("sympy", None, None, status="timeout",
@@ -405,3 +414,24 @@ def test_a_reference_is_cut_at_the_deadline_too(tmp_path):
     (row,) = read_rows(tmp_path / "run" / "gradient.csv")
     assert row["status"] == "skipped"
     assert row["message"] == "not attempted: the time of the budget was spent on its reference"
+
+
+def test_a_family_with_options(tmp_path):
+    advice, out = _advise(tmp_path, "sin_tanh_chain:depth=16", "--size", "4", "--backends",
+                          "reverse", "--budget", "6")
+    assert (advice["family"], advice["target"]) == ("sin_tanh_chain_depth16",
+                                                    "sin_tanh_chain:depth=16")
+    assert 'family = "sin_tanh_chain"\ndepth = 16' in (out / "advise.toml").read_text()
+    assert advice["verdict"]["backend"] == "reverse"
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("sin_tanh_chain:width=3", "sin_tanh_chain has no option 'width' (its options: depth)"),
+    ("sin_tanh_chain:depth=0", "depth must be a positive integer, e.g. depth=8"),
+    ("sin_tanh_chain:depth=x", "depth must be a positive integer"),
+    ("rosenbrock:depth=3", "rosenbrock has no option 'depth' (its options: none)"),
+])
+def test_bad_family_options(tmp_path, monkeypatch, target, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["advise", target])
+    assert result.exit_code == 2 and message in result.output

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,9 @@ class Target:
     """``file.py:name`` (absolute) or ``module:name`` for a custom function."""
     point: np.ndarray | None = None
     backends: tuple[str, ...] = field(default=())
+    base: str | None = None
+    """The built-in family that ``family`` sets ``options`` of (``sin_tanh_chain:depth=32``)."""
+    options: dict[str, int] = field(default_factory=dict)
 
     @property
     def scaled(self) -> bool:
@@ -154,9 +157,12 @@ def resolve(text: str, *, point: np.ndarray | None, size: int | None, scale: boo
     checks a config's does, within ``cap_s`` seconds)."""
     chosen = _backends(backends)
     if backends is None:
-        chosen = by_cost(chosen, _inputs_hint(text, size, point))
+        chosen = by_cost(chosen, _inputs_hint(text.split(":")[0], size, point))
     if text in BUILTIN:
         return _builtin(text, point, size, scale, chosen)
+    name, _, options = text.partition(":")
+    if name in BUILTIN and "=" in options:
+        return _with_options(text, name, options, point, size, scale, chosen)
     if ":" not in text:
         near = difflib.get_close_matches(text, list(BUILTIN), n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
@@ -197,6 +203,27 @@ def _builtin(name: str, point, size, scale, backends) -> Target:
                           f"{family.min_size}")
     sizes = ladder(size, LADDER.get(family.size_param, 10), family.min_size)
     return Target(name, name, size, sizes, family.size_param, backends=backends)
+
+
+def _with_options(text: str, name: str, given: str, point, size, scale, backends) -> Target:
+    """``family:key=value,…``: a built-in family with some of its options set."""
+    family = BUILTIN[name]
+    options = {}
+    for item in given.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if key not in family.options:
+            valid = ", ".join(family.options) or "none"
+            raise AdviceError(f"{text}: {name} has no option {key!r} (its options: {valid})")
+        try:
+            options[key] = int(value) if sep else None
+        except ValueError:
+            options[key] = None
+        if options[key] is None or options[key] < 1:
+            raise AdviceError(f"{text}: {key} must be a positive integer, e.g. {key}="
+                              f"{family.options[key]}")
+    target = _builtin(name, point, size, scale, backends)
+    label = name + "".join(f"_{key}{value}" for key, value in options.items())
+    return replace(target, text=text, family=label, base=name, options=options)
 
 
 def _custom(spec: str, point, size, scale, backends, cap_s: float) -> Target:
@@ -264,6 +291,9 @@ def write_config(target: Target, plan: Plan, run_dir: Path, command: str) -> Pat
              "[reference]", f"budget_s = {float(plan.reference_s)!r}",
              f"diff_budget_s = {float(plan.reference_s / 3)!r}", "",
              "[run]", "isolate = true", f"memory_mb = {MEMORY_MB}", ""]
+    if target.base is not None:
+        lines += [f"[families.{target.family}]", f"family = {_toml(target.base)}",
+                  *(f"{key} = {value}" for key, value in target.options.items()), ""]
     if target.function is not None:
         lines += [f"[families.{target.family}]", f"function = {_toml(target.function)}"]
         if target.scaled:

@@ -23,6 +23,8 @@ ACCURACY_MARGIN = 1.0
 """Digits within which of the best a method counts as accurate."""
 TEXTBOOK_SMALL_N = 100
 """The textbook's boundary: below this many inputs, symbolic differentiation."""
+NOTABLE_DIGITS = 0.5
+"""A more accurate method than the choice is named beside it from this many digits more."""
 OVERHEAD_S = 20e-6
 """An f faster than this: per-call overhead (Python, dispatch) weighs on every time and ω."""
 
@@ -238,8 +240,8 @@ def verdict_text(verdict: Verdict, methods: Sequence[Method]) -> str:
             parts.append(f"its one-off cost pays off against {verdict.baseline.name} "
                          f"after {_calls(pays)} (--calls K weighs one-off costs for K calls)")
     shown = {choice.backend}
-    fd = [m for m in verdict.measured if m.kind == FINITE_DIFFERENCES]
-    if fd:
+    fd = [m for m in verdict.measured if m.kind == FINITE_DIFFERENCES and m != choice]
+    if fd and choice.kind != FINITE_DIFFERENCES:
         best_fd = min(fd, key=lambda m: m.time_s)
         shown.add(best_fd.backend)
         ratio = best_fd.time_s / choice.time_s
@@ -248,6 +250,13 @@ def verdict_text(verdict: Verdict, methods: Sequence[Method]) -> str:
                 f" and {'lose' if choice.digits >= best_fd.digits else 'gain'} "
                 f"{abs(choice.digits - best_fd.digits):.1f} digits")
         parts.append(f"{best_fd.name} would cost {cost} per gradient{lost}")
+    best = max((m for m in verdict.accurate if m.digits is not None),
+               key=lambda m: (m.digits, -m.time_s), default=None)
+    if (best is not None and best.backend not in shown
+            and best.digits >= choice.digits + NOTABLE_DIGITS):
+        shown.add(best.backend)
+        parts.append(f"the most accurate, {best.name}, gives {best.digits:.1f} digits at "
+                     f"{_times(best.time_s / choice.time_s)} the time per gradient")
     for method in methods:
         if method.backend in shown or method.kind != SYMBOLIC:
             continue
@@ -328,8 +337,9 @@ def scaling(methods: Sequence[Method], calls: int | None, size_param: str | None
     inputs = {m.n_inputs for m in methods if m.n_inputs is not None}
     axis = "n" if len(inputs) > 1 or size_param in (None, "n") else size_param
     by_size = {size: [m for m in methods if m.size == size] for size in sizes}
-    winners = tuple((size, (choose(by_size[size], calls).choice or Method("", "")).label
-                     or None) for size in sizes)
+    choices = {size: choose(by_size[size], calls).choice for size in sizes}
+    winners = tuple((size, None if choice is None else choice.label)
+                    for size, choice in choices.items())
     exponents = []
     for label in dict.fromkeys(m.label for m in methods):
         rows = [m for m in methods if m.label == label and m.measured]
