@@ -38,6 +38,8 @@ class TimeUp(BaseException):
 _active: list[Deadline] = []
 _previous_handler: object = None
 """``SIGALRM``'s handler before the first active deadline (restored when none is left)."""
+_previous_unraisable: object = None
+"""``sys.unraisablehook`` before the first active deadline (restored when none is left)."""
 
 
 def remaining() -> float:
@@ -48,15 +50,24 @@ def remaining() -> float:
 def _arm() -> None:
     """Arm the timer for the earliest active deadline; with none, disarm it and restore the
     previous handler."""
-    global _previous_handler
+    global _previous_handler, _previous_unraisable
     if not _active:
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         if _previous_handler is not None:
             signal.signal(signal.SIGALRM, _previous_handler)
             _previous_handler = None
+        if _previous_unraisable is not None:
+            sys.unraisablehook, _previous_unraisable = _previous_unraisable, None
         return
     delay = max(min(d.expires for d in _active) - time.monotonic(), 1e-3)
     signal.setitimer(signal.ITIMER_REAL, delay, REPEAT_S)
+
+
+def _unraisable(unraisable) -> None:
+    """An expiry raised where Python cannot pass it on (a garbage collector's callback, a
+    ``__del__``) is dropped, not printed: the timer raises it again ``REPEAT_S`` later."""
+    if not isinstance(unraisable.exc_value, TimeUp):
+        (_previous_unraisable or sys.__unraisablehook__)(unraisable)
 
 
 def _stack(frame: FrameType | None) -> list[FrameType]:
@@ -102,13 +113,15 @@ class Deadline:
         return isinstance(exc, TimeUp) and exc.deadline is self
 
     def __enter__(self) -> Deadline:
-        global _previous_handler
+        global _previous_handler, _previous_unraisable
         self.started = time.monotonic()
         self.expires = self.started + self.seconds
         if math.isinf(self.seconds) or threading.current_thread() is not threading.main_thread():
             return self
         if _previous_handler is None:
             _previous_handler = signal.signal(signal.SIGALRM, _expired) or signal.SIG_DFL
+        if _previous_unraisable is None:
+            _previous_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable
         self.owner = sys._getframe(1)
         _active.append(self)
         _arm()
