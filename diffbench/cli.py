@@ -184,8 +184,8 @@ def advise_command(
         "--size", help="A built-in sized family's size (default: its largest example); "
                        "sizes around it are measured too.")] = None,
     scale: Annotated[bool, typer.Option(
-        "--scale", help="Also measure a custom function that accepts any length at 10× and "
-                        "100× its point's length (the point repeated).")] = False,
+        "--scale", help="Also measure a custom function that accepts any length at a "
+                        "tenth and ten times its point's length (the point repeated).")] = False,
     calls: Annotated[int | None, typer.Option(
         "--calls", help="How many gradients you will take: the advice then weighs one-off "
                         "costs (compiles, derivations) by total time.")] = None,

@@ -162,6 +162,10 @@ def test_large_n_with_finite_differences_dearer_than_ad_disagrees_with_half_the_
     assert any("finite differences are no cheaper here" in r for r in book.reasons)
     cheap_fd = [method("reverse", 15.8, 3e-4), method("central", 8.8, 1e-4)]
     assert textbook(1000, choose(cheap_fd), cheap_fd).agrees
+    no_ad = [method("reverse", None, None, status="error"), method("central", 8.8, 1e-4)]
+    book = textbook(1000, choose(no_ad), no_ad)
+    assert not book.agrees
+    assert book.reasons == ("no automatic differentiation method produced a gradient",)
 
 
 # sizes

@@ -405,9 +405,12 @@ def textbook(n_inputs: int, verdict: Verdict, methods: Sequence[Method],
         expects = AUTOMATIC
         agrees = choice is not None and choice.kind == AUTOMATIC
         if not agrees and choice is not None:
-            reasons.append(f"{choice.name} ({choice.kind}) is within {ACCURACY_MARGIN:g} digit "
-                           "of the best and cheaper than every automatic differentiation "
-                           "method measured")
+            if any(m.kind == AUTOMATIC for m in verdict.measured):
+                reasons.append(f"{choice.name} ({choice.kind}) is within "
+                               f"{ACCURACY_MARGIN:g} digit of the best and cheaper than every "
+                               "automatic differentiation method measured")
+            else:
+                reasons.append("no automatic differentiation method produced a gradient")
         fd_half = _finite_difference_half(verdict)
         if fd_half:
             reasons.append(fd_half)
