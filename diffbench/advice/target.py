@@ -20,6 +20,7 @@ import numpy as np
 from ..backends import registry
 from ..errors import UserError
 from ..families import BUILTIN, CustomFunctionError, check_function, load_function
+from .verdict import TEXTBOOK_SMALL_N
 
 CONFIG_NAME = "advise.toml"
 POINT_NAME = "advise_point.npy"
@@ -124,13 +125,23 @@ def ladder(size: int, factor: int, min_size: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def by_cost(names: tuple[str, ...], size: int) -> tuple[str, ...]:
-    """``names`` with the methods expected cheapest at ``size`` first (by their
-    ``relative_cost``; of equal cost, those that can explode, run isolated by default, last),
-    so that a spent budget cuts the dearest."""
+FIRST_SMALL = ("reverse", "central", "sympy", "jax", "torch", "autograd", "numdifftools",
+               "scipy")
+FIRST_LARGE = ("reverse", "jax", "central", "torch", "autograd", "sympy", "scipy",
+               "numdifftools")
+"""The order advise measures the backends in, below and from ``TEXTBOOK_SMALL_N`` inputs:
+first those its verdict and the textbook's branch compare (the engine, central differences,
+SymPy where the textbook expects it, JAX), then the peers, the dearest last, so that a
+budget spent cuts the least needed; other plugins after them, by their relative cost."""
+
+
+def in_order(names: tuple[str, ...], inputs: int) -> tuple[str, ...]:
+    """``names`` in the order of ``FIRST_SMALL`` or ``FIRST_LARGE`` for ``inputs``."""
+    first = FIRST_SMALL if inputs < TEXTBOOK_SMALL_N else FIRST_LARGE
     backends = registry()
-    return tuple(sorted(names, key=lambda name: (backends[name].relative_cost(size),
-                                                 backends[name].isolate_by_default)))
+    return tuple(sorted(names, key=lambda name: (
+        first.index(name) if name in first else len(first),
+        backends[name].relative_cost(inputs))))
 
 
 def _backends(names: str | None) -> tuple[str, ...]:
@@ -157,7 +168,7 @@ def resolve(text: str, *, point: np.ndarray | None, size: int | None, scale: boo
     checks a config's does, within ``cap_s`` seconds)."""
     chosen = _backends(backends)
     if backends is None:
-        chosen = by_cost(chosen, _inputs_hint(text.split(":")[0], size, point))
+        chosen = in_order(chosen, _inputs_hint(text.split(":")[0], size, point))
     if text in BUILTIN:
         return _builtin(text, point, size, scale, chosen)
     name, _, options = text.partition(":")
@@ -172,13 +183,21 @@ def resolve(text: str, *, point: np.ndarray | None, size: int | None, scale: boo
 
 
 def _inputs_hint(text: str, size: int | None, point: np.ndarray | None) -> int:
-    """Roughly the number of inputs, to order the methods by: the point's, or the size."""
+    """The number of inputs, to order the methods by: the point's, or the family's at the
+    size (its largest example without one)."""
     if point is not None:
         return int(point.size)
     family = BUILTIN.get(text)
-    if family is not None and not family.fixed and size is None and family.example_sizes:
-        return family.example_sizes[-1]
-    return size or 1
+    if family is None:
+        return size or 1
+    if not family.fixed and size is None:
+        size = family.example_sizes[-1] if family.example_sizes else family.min_size
+    if family.size_param == "n":
+        return size
+    try:
+        return family.build(size).n
+    except Exception:  # a size the family refuses: resolve() says so
+        return size or 1
 
 
 def _builtin(name: str, point, size, scale, backends) -> Target:
