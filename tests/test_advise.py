@@ -184,6 +184,16 @@ def test_the_advice_per_size_and_where_it_changes():
     assert exponents == pytest.approx({"a": 2.0, "b": 1.0})
 
 
+def test_no_ranking_change_where_a_method_was_not_measured_at_both_sizes():
+    rows = [method("b", 15.0, 1e-4, size=10, n_inputs=10),
+            method("a", None, None, status="skipped", size=10, n_inputs=10),
+            method("a", 15.0, 1e-5, size=100, n_inputs=100),
+            method("b", 15.0, 1e-4, size=100, n_inputs=100)]
+    scaled = scaling(rows, None, "n")
+    assert scaled.winners == ((10, "b"), (100, "a"))
+    assert scaled.changes == ()
+
+
 def test_ladder():
     assert ladder(1000, 10, 2) == (100, 1000, 10000)
     assert ladder(10, 2, 1) == (5, 10, 20)

@@ -356,8 +356,11 @@ def scaling(methods: Sequence[Method], calls: int | None, size_param: str | None
                 exponents.append(Exponent(label, metric, fit.value, fit.ci, fit.method,
                                           fit.points))
     changes = []
-    for (low, before), (high, after) in zip(winners, winners[1:], strict=False):
-        if before and after and before != after:
+    measured = [(size, label) for size, label in winners if label is not None]
+    for (low, before), (high, after) in zip(measured, measured[1:], strict=False):
+        both = all(any(m.label == label and m.measured for m in by_size[size])
+                   for size in (low, high) for label in (before, after))
+        if before != after and both:  # a change only where both were measured at both sizes
             changes.append(RankingChange(low, high, before, after,
                                          _crossing(by_size, axis, low, high, before, after)))
     return Scaling(axis, tuple(sizes), winners, tuple(exponents), tuple(changes),

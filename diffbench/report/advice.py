@@ -136,6 +136,9 @@ def _changes(scaled: dict[str, Any]) -> Iterator[str]:
         elif len(measured) < 2:
             yield ("the budget left no second size measured, so no exponent and no ranking "
                    "change (a larger --budget measures them)")
+        else:
+            yield ("the advice differs between sizes only where its methods were not both "
+                   "measured at both sizes: no ranking change is claimed")
         return
     for change in scaled["ranking_changes"]:
         near = ("" if change["near"] is None else
