@@ -125,8 +125,8 @@ def _changes(scaled: dict[str, Any]) -> Iterator[str]:
         rows = [r for r in scaled["rows"] if r["size"] == size]
         skipped = [r["backend"] for r in rows if r["status"] == "skipped"]
         if skipped and len(skipped) < len(rows):
-            yield (f"at {size}, {', '.join(skipped)} were not measured (skipped): the advice "
-                   "there is among the rest")
+            yield (f"not measured at {size} (skipped): {', '.join(skipped)}; the advice there "
+                   "is among the rest")
     if not scaled["ranking_changes"]:
         measured = [w for w in scaled["winners"] if w["backend"]]
         winners = {w["backend"] for w in measured}
