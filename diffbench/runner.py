@@ -293,8 +293,8 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
     left = _time_left(options)
     if left < MIN_CASE_S:
         return spent
-    if left < budget:
-        budget, key = left, f"the time left of {options.stop_key}"
+    if left < budget:  # to a tenth of a second below, so that the message reads plainly
+        budget, key = math.floor(left * 10) / 10, f"the time left of {options.stop_key}"
     if not study.isolated(case):
         study.load(case)
         return measure_case(study, case, budget, key)
