@@ -170,6 +170,127 @@ def _exit_status(statuses, run_dir: Path, strict: bool) -> None:
              f"({counts})", 1)
 
 
+@app.command("advise")
+def advise_command(
+    target: Annotated[str, typer.Argument(
+        help="A built-in family (see `diffbench list`), or your own function as "
+             "file.py:name or package.module:name, fn(x, ops) written over ops.")],
+    point: Annotated[str | None, typer.Option(
+        "--point", help="A custom function's point: numbers separated by commas "
+                        "(0.3,-1.2,2).")] = None,
+    point_file: Annotated[Path | None, typer.Option(
+        "--point-file", help="A custom function's point from a .npy file (numpy.save).")] = None,
+    size: Annotated[int | None, typer.Option(
+        "--size", help="A built-in sized family's size (default: its largest example); "
+                       "sizes around it are measured too.")] = None,
+    scale: Annotated[bool, typer.Option(
+        "--scale", help="Also measure a custom function that accepts any length at a "
+                        "tenth and ten times its point's length (the point repeated).")] = False,
+    calls: Annotated[int | None, typer.Option(
+        "--calls", help="How many gradients you will take: the advice then weighs one-off "
+                        "costs (compiles, derivations) by total time.")] = None,
+    budget: Annotated[float, typer.Option(
+        "--budget", help="Seconds for all the measuring (each case gets at most a fifth).")
+    ] = 30.0,
+    backends: Annotated[str | None, typer.Option(
+        "--backends", help="Only these backends (comma-separated; default: every one "
+                           "registered).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Run directory (default: results/advise-<target>-<timestamp>/).")
+    ] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the run in --out: empty that directory first.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the advice as one JSON object (see the README for its "
+                       "schema).")] = False,
+) -> None:
+    """Which method to use for this function at this size, answered by measuring them all.
+
+    Measures every backend within --budget (each case isolated, as in runs), then prints a
+    verdict, the evidence table, the sizes around (sized targets), and the textbook's branch
+    with whether the measurements agree. The measurements are an ordinary run directory.
+    """
+    import time
+
+    from .advice import (
+        BUDGET_KEY,
+        AdviceError,
+        Plan,
+        parse_point,
+        read_point,
+        resolve,
+        summarize,
+        write_advice,
+        write_config,
+    )
+    from .report.advice import advice_renderables
+    from .runner import RunInterrupted, RunOptions, run
+    from .runstate import claim_run_dir
+    from .studies import load_config
+
+    started = _command_start()
+    plan = Plan.for_budget(budget)
+    if calls is not None and calls < 1:
+        raise AdviceError(f"--calls {calls}: expected a number of gradient calls >= 1")
+    if point is not None and point_file is not None:
+        raise AdviceError("--point and --point-file both give the point: use one")
+    given = parse_point(point) if point is not None else (
+        read_point(point_file) if point_file is not None else None)
+    chosen = resolve(target, point=given, size=size, scale=scale, backends=backends,
+                     cap_s=plan.case_s)
+    run_dir = out or _advice_dir(chosen.family)
+    claim_run_dir(run_dir, force)
+    command = "diffbench advise " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["advise"]
+                                             else sys.argv[1:])
+    config = load_config(write_config(chosen, plan, run_dir, command))
+    reserve = min(3.0, 0.1 * plan.budget_s)  # for a last case's end, and the advice itself
+    options = RunOptions(quiet=json_output, stop_at=started + plan.budget_s - reserve,
+                         stop_key=BUDGET_KEY)
+    try:
+        run(config, run_dir, errors if json_output else console, options, argv=sys.argv)
+    except RunInterrupted as exc:
+        stop(str(exc), 128 + exc.signum)
+    advice = summarize(run_dir, chosen, calls, plan, time.monotonic() - started)
+    write_advice(run_dir, advice)
+    if json_output:
+        print(json.dumps(advice, indent=1))
+    else:
+        for renderable in advice_renderables(advice):
+            console.print(renderable)
+    if advice["verdict"]["backend"] is None:
+        raise typer.Exit(1)
+
+
+def _command_start() -> float:
+    """``time.monotonic()`` when the command began: this process's start where the process
+    is the command (``diffbench advise …``; Linux ``/proc``, so that Python's own start and
+    imports count against the budget), else now."""
+    import os
+    import time
+
+    now = time.monotonic()
+    if sys.argv[1:2] != ["advise"]:
+        return now
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - age if 0 <= age < 60 else now
+
+
+def _advice_dir(family: str) -> Path:
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, k = Path("results") / f"advise-{family}-{stamp}", 1
+    while path.exists():
+        k += 1
+        path = Path("results") / f"advise-{family}-{stamp}-{k}"
+    return path
+
+
 @app.command("run")
 def run_command(
     config: Annotated[str | None, typer.Argument(

@@ -12,7 +12,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -239,9 +239,12 @@ def _custom_families(section: _Section, base_dir: Path,
     families, pending = {}, {}
     for name, table in section.data.items():
         entry = _Section(table, section.file, section.key(name))
-        entry.only({"function", "point", "description", "kinks"})
         if name in BUILTIN:
             section.fail(f"{name!r} is a built-in family; choose another name", name)
+        if "family" in entry.data:
+            families[name] = _with_options(entry, name)
+            continue
+        entry.only({"function", "point", "description", "kinks", "family"})
         spec = entry.get("function", str, required=True)
         try:
             fn = load_function(spec, base_dir)
@@ -259,6 +262,23 @@ def _custom_families(section: _Section, base_dir: Path,
         pending[name] = (lambda size, entry=entry, spec=spec, fn=fn, make=point:
                          _check_scaling(entry, spec, fn, make, size, cap_s))
     return families, pending
+
+
+def _with_options(entry: _Section, name: str) -> Family:
+    """``family = "<built-in>"`` with some of its options set (``depth = 32``)."""
+    base_name = entry.get("family", str)
+    if base_name not in BUILTIN:
+        near = difflib.get_close_matches(base_name, list(BUILTIN), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        entry.fail(f"unknown built-in family {base_name!r}{hint}; valid: {', '.join(BUILTIN)}",
+                   "family")
+    base = BUILTIN[base_name]
+    entry.only({"family", "description", *base.options})
+    options = {key: entry.positive(key, int, default) for key, default in base.options.items()
+               if key in entry.data}
+    family = base.with_options(name, **options)
+    description = entry.get("description", str, "")
+    return replace(family, description=description) if description else family
 
 
 def _check_scaling(entry: _Section, spec: str, fn, make_point, size: int, cap_s: float) -> None:

@@ -5,8 +5,10 @@ budget or its cap kills the worker, which is started afresh for the next case.  
 is enforced by polling the worker's resident set size (Linux ``/proc``), which, unlike an
 address-space limit, leaves JAX's large virtual reservations alone.
 
-The budget counts from the moment a case is sent: the worker imports the libraries of every
-case it may be sent before it says it is ready, so neither its start nor those imports count.
+The budget counts from the moment a case is sent: before each case the worker is asked to
+import the libraries that case needs (each once in a worker's life) and says when it has, so
+neither its start nor those imports count, and a worker imports only what the cases it is
+sent need.
 The worker stops its own case at the budget (a ``timeout`` row, as a case run in the parent
 gets); the parent kills it ``KILL_GRACE_S`` later, for code that no signal interrupts.
 
@@ -69,9 +71,9 @@ def _die_with(parent: int) -> None:
 
 def _serve(conn, parent: int, config_path: str, overrides: Mapping[str, list], run_dir: str,
            options: StudyOptions) -> None:
-    """Worker loop: load the config once, import what its isolated cases need, then run the
-    cases it is sent, by key, each with the workspace entries the parent computed for it
-    (its reference)."""
+    """Worker loop: load the config once, then, for each case it is sent by key, import what
+    it needs when asked (``("load", study index, key)``), and run it with the workspace entries
+    the parent computed for it (its reference)."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .measure.threads import limited_threads
@@ -82,19 +84,20 @@ def _serve(conn, parent: int, config_path: str, overrides: Mapping[str, list], r
     cases = {(study.index, case.key): (study, case) for study in studies
              for case in study.cases()}
     with limited_threads(config.run.threads):
-        for study, case in cases.values():
-            if study.isolated(case):
-                study.load(case)
         conn.send(("ready", None))
         while True:
             request = conn.recv()
             if request is None:
                 return
-            index, key, entries = request
+            if request[0] == "load":
+                cases[request[1], request[2]][0].load(cases[request[1], request[2]][1])
+                conn.send(("loaded", None))
+                continue
+            index, key, entries, budget_s, budget_key = request
             study, case = cases[index, key]
             study.workspace.learn(entries)
             try:
-                rows = measure_case(study, case)
+                rows = measure_case(study, case, budget_s, budget_key)
             except MemoryError:
                 conn.send(("out-of-memory", "MemoryError in the worker"))
                 continue
@@ -136,16 +139,21 @@ class Isolator:
         self._spawn(child)
         child.close()
         self._conn = parent
-        if not parent.poll(STARTUP_S):
+        self._answer("start")
+
+    def _answer(self, doing: str) -> None:
+        """Wait up to ``STARTUP_S`` for the worker's word that it is done ``doing`` (its start,
+        or the imports of a case), which no budget counts."""
+        if not self._conn.poll(STARTUP_S):
             self.stop()
-            raise CaseKilled("error", f"the worker process did not start in {STARTUP_S:g} s")
+            raise CaseKilled("error", f"the worker process did not {doing} in {STARTUP_S:g} s")
         try:
-            parent.recv()
+            self._conn.recv()
         except EOFError as exc:
             code = self._process.exitcode
             self.stop()
-            raise CaseKilled("error", f"the worker process died while starting (exit code "
-                             f"{code})") from exc
+            raise CaseKilled("error", f"the worker process died before it could {doing} (exit "
+                             f"code {code})") from exc
 
     def stop(self) -> None:
         if self._process is None:
@@ -157,12 +165,16 @@ class Isolator:
         self._process = self._conn = None
 
     def run(self, study_index: int, case_key: str, budget_s: float,
-            entries: dict | None = None) -> dict[str, list[dict[str, Any]]]:
-        """The case's rows by file; raises ``CaseKilled`` when it ran out of time or memory."""
+            entries: dict | None = None,
+            budget_key: str = "timing.budget_s") -> dict[str, list[dict[str, Any]]]:
+        """The case's rows by file, measured within ``budget_s`` (the setting ``budget_key``
+        names, in messages); raises ``CaseKilled`` when it ran out of time or memory."""
         if self._process is None or not self._process.is_alive():
             self._start()
+        self._conn.send(("load", study_index, case_key))
+        self._answer("import what the case needs")
         started = time.perf_counter()
-        self._conn.send((study_index, case_key, entries or {}))
+        self._conn.send((study_index, case_key, entries or {}, budget_s, budget_key))
         peak = 0
         while not self._conn.poll(POLL_S):
             elapsed = time.perf_counter() - started
@@ -175,7 +187,7 @@ class Isolator:
             if elapsed > budget_s + KILL_GRACE_S:
                 self.stop()
                 raise CaseKilled("timeout", f"killed after {elapsed:.1f} s, over the budget of "
-                                 f"{budget_s:g} s (timing.budget_s)")
+                                 f"{budget_s:g} s ({budget_key})")
             if not self._process.is_alive():
                 code = self._process.exitcode
                 self.stop()

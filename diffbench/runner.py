@@ -8,11 +8,13 @@ config) and ``shard`` (``K/N`` when the run is one shard of a split, else empty)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from rich.progress import (
 )
 
 from .config import Config
+from .deadline import Deadline, TimeUp
 from .isolation import CaseKilled, Isolator
 from .measure.threads import limited_threads
 from .measure.timing import CALIBRATION_MARGIN
@@ -38,10 +41,13 @@ from .results import CsvWriter, machine_description, package_versions, read_rows
 from .runstate import RunDirError, canonical, trim_to_done, write_manifest
 from .shards import assign
 from .studies import Case, Study, StudyOptions, make_studies, measure_case
+from .studies.base import BUDGET_KEY
 
 EXTRA_COLUMNS = ("case", "shard")
 RERAISE_S = 0.05
 """How soon an interrupt that Python could not pass on is raised again."""
+MIN_CASE_S = 0.5
+"""With ``RunOptions.stop_at``, a case is not begun with less time than this left."""
 
 
 class RunInterrupted(Exception):
@@ -61,6 +67,11 @@ class RunOptions:
     """No progress bar."""
     use_cache: bool = True
     save_gradients: bool = False
+    stop_at: float | None = None
+    """A ``time.monotonic()`` after which no case is begun (the rest are ``skipped`` rows), and
+    before which each case gets at most the time left, if less than ``timing.budget_s``."""
+    stop_key: str = ""
+    """What ``stop_at`` is, in the rows' messages (``advise --budget``)."""
 
     def for_studies(self) -> StudyOptions:
         return StudyOptions(use_cache=self.use_cache, save_gradients=self.save_gradients,
@@ -167,7 +178,7 @@ def _run(config: Config, run_dir: Path, console: Console, options: RunOptions,
             task = progress.add_task("starting", total=len(work))
             for study, case in work:
                 progress.update(task, description=case.label)
-                rows_by_file = _run_case(study, case, isolator)
+                rows_by_file = _run_case(study, case, isolator, options)
                 with interrupts.saving():
                     for name, rows in rows_by_file.items():
                         if name not in writers:
@@ -252,23 +263,47 @@ class Interrupts:
             signal.signal(signum, handler)
 
 
-def _run_case(study: Study, case: Case, isolator: Isolator) -> dict[str, list[dict]]:
+def _time_left(options: RunOptions) -> float:
+    """Seconds before ``options.stop_at`` (infinite without it)."""
+    return math.inf if options.stop_at is None else options.stop_at - time.monotonic()
+
+
+def _run_case(study: Study, case: Case, isolator: Isolator,
+              options: RunOptions = RunOptions()) -> dict[str, list[dict]]:
     """The case's rows by file, measured here or in the worker, its reference (and what else
-    it needs untimed) computed first; a killed case gets one failure row."""
+    it needs untimed) computed first; a killed case gets one failure row, and one not begun
+    for want of time (``options.stop_at``) one ``skipped`` row."""
     reason = study.skip_reason(case)
+    if reason is None and _time_left(options) < MIN_CASE_S:
+        reason = f"not attempted: the time of {options.stop_key} was spent"
     if reason is not None:
         return {study.csv_name: [study.failure_row(case, "skipped", reason)]}
-    entries = study.precompute(case)
+    spent = {study.csv_name: [study.failure_row(
+        case, "skipped", f"not attempted: the time of {options.stop_key} was spent on its "
+                         "reference")]}
+    clock = Deadline(_time_left(options), "")
+    try:
+        with clock:
+            entries = study.precompute(case)
+    except TimeUp as exc:
+        if not clock.owns(exc):
+            raise
+        return spent
+    budget, key = study.workspace.config.timing.budget_s, BUDGET_KEY
+    left = _time_left(options)
+    if left < MIN_CASE_S:
+        return spent
+    if left < budget:  # to a tenth of a second below, so that the message reads plainly
+        budget, key = math.floor(left * 10) / 10, f"the time left of {options.stop_key}"
     if not study.isolated(case):
         study.load(case)
-        return measure_case(study, case)
+        return measure_case(study, case, budget, key)
     runs = []
     try:
         for _ in range(study.processes):
             if study.processes > 1:
                 isolator.stop()  # each repetition in a fresh process
-            runs.append(isolator.run(study.index, case.key,
-                                     study.workspace.config.timing.budget_s, entries))
+            runs.append(isolator.run(study.index, case.key, budget, entries, key))
     except CaseKilled as exc:
         return {study.csv_name: [study.failure_row(case, exc.status, str(exc))]}
     if len(runs) == 1:

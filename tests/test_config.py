@@ -118,3 +118,46 @@ def test_custom_family_loads(tmp_path):
                                                        point="[0.3, -1.2, 2.0]")))
     problem = config.families["wiggle"].build(None)
     assert problem.n == 3 and problem.gradient is None
+
+
+OPTIONS = """
+[families.deep]
+family = "sin_tanh_chain"
+{options}
+[[study]]
+kind = "gradient"
+families = ["deep"]
+sizes = [3]
+backends = ["central"]
+"""
+
+
+def test_a_built_in_family_with_its_options_set(tmp_path):
+    config = load_config(write(tmp_path, OPTIONS.format(options="depth = 32")))
+    family = config.families["deep"]
+    assert family.options == {"depth": 32} and family.size_param == "n"
+    problem = family.build(3)
+    assert problem.family == "deep"
+    from diffbench.families import BUILTIN
+
+    x = problem.x0
+    deeper = BUILTIN["sin_tanh_chain"].chain(3, 32).problem()
+    assert problem.f(x) == deeper.f(x) != BUILTIN["sin_tanh_chain"].build(3).f(x)
+
+
+@pytest.mark.parametrize("options,key,words", [
+    ("depth = 0", "families.deep.depth", "must be a finite number > 0"),
+    ("depth = 2.5", "families.deep.depth", "expected int"),
+    ("width = 3", "families.deep.width", "unknown key"),
+    ('function = "my_cases.py:wiggle"', "families.deep.function", "unknown key"),
+])
+def test_bad_family_options_name_the_key(tmp_path, options, key, words):
+    message = error_of(tmp_path, OPTIONS.format(options=options))
+    assert key in message and words in message
+
+
+def test_options_of_an_unknown_family_or_one_without_options(tmp_path):
+    text = OPTIONS.format(options="").replace('"sin_tanh_chain"', '"sin_tanh_chian"')
+    assert "did you mean 'sin_tanh_chain'?" in error_of(tmp_path, text)
+    text = OPTIONS.format(options="depth = 3").replace('"sin_tanh_chain"', '"rosenbrock"')
+    assert "families.deep.depth: unknown key" in error_of(tmp_path, text)

@@ -2,6 +2,7 @@
 apart, swallowing the exception does not escape the cap, and an expiry that lands in a
 destructor is neither reported as "Exception ignored" nor lost."""
 
+import gc
 import signal
 import sys
 import time
@@ -72,3 +73,25 @@ def test_leaving_the_last_deadline_restores_the_handlers():
         assert signal.getsignal(signal.SIGALRM) is not handler
     assert signal.getsignal(signal.SIGALRM) is handler and sys.unraisablehook is hook
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_expiry_in_a_garbage_collector_callback_is_raised_again_not_printed(monkeypatch):
+    unraised = []
+    monkeypatch.setattr(sys, "unraisablehook", unraised.append)
+
+    def slow_callback(phase, info):
+        if phase == "start":
+            time.sleep(0.3)  # the expiry lands here, where it cannot propagate
+
+    gc.callbacks.append(slow_callback)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeUp), Deadline(0.1, "") as deadline:
+            gc.collect()
+            while True:
+                time.sleep(0.01)
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert not unraised
+    assert deadline.remaining() < 0 and time.monotonic() - started < 2
+    assert sys.unraisablehook == unraised.append  # restored once no deadline is left

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -62,7 +62,9 @@ class Family:
     """A named, registered family of problems.
 
     ``size_param`` names what the size means (``"n"``, ``"depth"``, ``"width"``), or is
-    ``None`` for a fixed family, which ignores the sizes a study asks for.
+    ``None`` for a fixed family, which ignores the sizes a study asks for.  ``options`` are
+    the family's own settings besides its size, with their defaults (positive integers), that
+    :meth:`with_options` sets.
     """
 
     name: str
@@ -71,10 +73,20 @@ class Family:
     size_param: str | None = None
     example_sizes: tuple[int, ...] = field(default=())
     min_size: int = 1
+    options: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def fixed(self) -> bool:
         return self.size_param is None
+
+    def with_options(self, name: str, **options: int) -> Family:
+        """This family, named ``name`` (its problems too), with ``options`` set; every key
+        must be one of ``self.options``."""
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise ValueError(f"family {self.name!r} has no option {sorted(unknown)[0]!r}")
+        return replace(self, name=name, build=lambda size: replace(self.build(size),
+                                                                   family=name))
 
 
 def seeded_rng(name: str, size: int | None) -> np.random.Generator:

@@ -9,7 +9,7 @@ shape, and the closed-form adjoint); as an ordinary family (any study) it has th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,9 +54,18 @@ class Chain:
 
 @dataclass(frozen=True)
 class ChainFamily(Family):
-    """A family whose problems are chains: ``chain(size, depth)``."""
+    """A family whose problems are chains: ``chain(size, depth)``; as an ordinary family, at
+    the depth its ``depth`` option says (``DEFAULT_DEPTH`` unless set)."""
 
     chain: Callable[[int, int], Chain] | None = None
+
+    def with_options(self, name: str, **options: int) -> Family:
+        super().with_options(name, **options)  # refuses unknown keys
+        depth = options.get("depth", self.options["depth"])
+        return replace(self, name=name, description=f"{self.name} with depth = {depth}",
+                       options={"depth": depth},
+                       build=lambda size: replace(self.chain(size, depth).problem(),
+                                                  family=name))
 
 
 def _sin_tanh_step(x, ops):
@@ -111,7 +120,8 @@ def _residual_mlp(size: int, depth: int) -> Chain:
 def _as_family(name: str, description: str, chain: Callable[[int, int], Chain],
                size_param: str, example_sizes: tuple[int, ...]) -> ChainFamily:
     return ChainFamily(name, description, lambda size: chain(size, DEFAULT_DEPTH).problem(),
-                       size_param, example_sizes, chain=chain)
+                       size_param, example_sizes, options={"depth": DEFAULT_DEPTH},
+                       chain=chain)
 
 
 FAMILIES = (

@@ -261,14 +261,20 @@ class Study:
             write_csv(self.run_dir / name, columns, summarize(rows))
 
 
-def measure_case(study: Study, case: Case) -> dict[str, list[dict[str, Any]]]:
-    """``study.run(case)`` within the case's budget (``timing.budget_s``), its rows by file.
+BUDGET_KEY = "timing.budget_s"
+"""What a case's budget is, in its messages, unless the run gave it less (see ``RunOptions``)."""
+
+
+def measure_case(study: Study, case: Case, budget_s: float | None = None,
+                 budget_key: str = BUDGET_KEY) -> dict[str, list[dict[str, Any]]]:
+    """``study.run(case)`` within the case's budget (``timing.budget_s``, or ``budget_s``
+    where given, which ``budget_key`` then names), its rows by file.
 
     Numpy's warnings are silenced (a NaN or an overflow is the row's status); running past
     the budget is one ``timeout`` row, and user code that raises ``SystemExit`` one ``error``
     row saying so, instead of ending the process.
     """
-    budget = study.workspace.config.timing.budget_s
+    budget = study.workspace.config.timing.budget_s if budget_s is None else budget_s
     clock = Deadline(budget, "")
     try:
         with clock, warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -278,7 +284,7 @@ def measure_case(study: Study, case: Case) -> dict[str, list[dict[str, Any]]]:
         if not clock.owns(exc):
             raise
         rows = [study.failure_row(case, "timeout", f"stopped after {clock.elapsed():.1f} s, "
-                                  f"at the budget of {budget:g} s (timing.budget_s)")]
+                                  f"at the budget of {budget:g} s ({budget_key})")]
     except SystemExit as exc:
         rows = [study.failure_row(case, "error", f"the case raised SystemExit({exc.code!r}): "
                                   "the function must return a value, not exit")]
