@@ -25,6 +25,7 @@ from .families import (
     BUILTIN,
     CustomFunctionError,
     Family,
+    FamilyOptionError,
     check_function,
     custom_family,
     load_function,
@@ -319,7 +320,48 @@ def _unique(section: _Section, name: str, values: list) -> None:
                          f"{name}[{i}]")
 
 
-def _study(section: _Section, families: Mapping[str, Family],
+def _families(section: _Section, families: dict[str, Family]) -> list[str]:
+    """The study's families as the keys ``families`` knows them by: a name, or a table
+    ``{ name = "gmm", d = 10 }`` whose options are checked and whose family, bound to them, is
+    added to ``families`` under ``gmm(d=10)``.  Refuses a family given twice with the same
+    options (defaults filled in)."""
+    items = section.get("families", list, required=True)
+    if not items:
+        section.fail("must not be empty", "families")
+    keys: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
+    for i, item in enumerate(items):
+        key = f"families[{i}]"
+        if isinstance(item, str):
+            name, options = item, {}
+        elif isinstance(item, dict):
+            table = _Section(item, section.file, section.key(key))
+            name = table.get("name", str, required=True)
+            options = {k: v for k, v in item.items() if k != "name"}
+        else:
+            section.fail(f"expected a family name or a table, got {_describe(item)}", key)
+        if name not in families:
+            near = difflib.get_close_matches(name, list(families), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            section.fail(f"unknown family {name!r}{hint}; valid: "
+                         f"{', '.join(k for k, f in families.items() if f.key == k)}", key)
+        try:
+            family = families[name].with_options(**options)
+        except FamilyOptionError as exc:
+            section.fail(str(exc), f"{key}.{exc.key}")
+        effective = (family.name, family.effective_options())
+        if effective in seen:
+            first = seen.index(effective)
+            same = " with the same options (defaults filled in)" if options or \
+                not isinstance(items[first], str) else ""
+            section.fail(f"{name!r} appears twice{same} (first at families[{first}])", key)
+        seen.append(effective)
+        families.setdefault(family.key, family)
+        keys.append(family.key)
+    return keys
+
+
+def _study(section: _Section, families: dict[str, Family],
            kinds: Mapping[str, StudyKind]) -> StudySpec:
     kind = section.get("kind", str, required=True)
     if kind not in kinds:
@@ -327,14 +369,7 @@ def _study(section: _Section, families: Mapping[str, Family],
     study = kinds[kind]
     section.only({"kind", "families", "sizes", *study.settings,
                   *(("backends",) if study.needs_backends else ())})
-    names = _list(section, "families", str, required=True)
-    _unique(section, "families", names)
-    for i, name in enumerate(names):
-        if name not in families:
-            near = difflib.get_close_matches(name, list(families), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            section.fail(f"unknown family {name!r}{hint}; valid: {', '.join(families)}",
-                         f"families[{i}]")
+    names = _families(section, families)
     sizes = _list(section, "sizes", int) or []
     _unique(section, "sizes", sizes)
     for i, size in enumerate(sizes):
@@ -342,11 +377,13 @@ def _study(section: _Section, families: Mapping[str, Family],
             section.fail(f"sizes must be positive integers, got {size}", f"sizes[{i}]")
         for name in names:
             family = families[name]
-            if not family.fixed and size < family.min_size:
+            if not family.fixed and family.pinned_size is None and size < family.min_size:
                 section.fail(f"family {name!r} needs {family.size_param} >= "
                              f"{family.min_size}, got {size}", f"sizes[{i}]")
     for name in names:
-        if not families[name].fixed and not sizes and not families[name].example_sizes:
+        family = families[name]
+        if (not family.fixed and not sizes and not family.example_sizes
+                and family.pinned_size is None):
             section.fail(f"family {name!r} has no example sizes (its point is made per "
                          "size): give sizes", "sizes")
     backends = _backends(section) if study.needs_backends else ()
@@ -368,11 +405,13 @@ def _no_repeated_studies(top: _Section, specs: tuple[StudySpec, ...],
                      "backends and settings)", f"study[{i}]")
         for name in spec.families:
             family = families[name]
-            sizes = (None,) if family.fixed else spec.sizes or family.example_sizes
+            sizes = ((None,) if family.fixed else (family.pinned_size,)
+                     if family.pinned_size is not None else spec.sizes or family.example_sizes)
             for size in sizes:
                 for backend in spec.backends:
                     options = {**registry()[backend.name].options, **backend.options}
-                    case = (spec.kind, name, size, backend.name, sorted(options.items()))
+                    case = (spec.kind, family.name, sorted(family.effective_options().items()),
+                            size, backend.name, sorted(options.items()))
                     key = repr(case)
                     if measured.setdefault(key, i) != i:
                         top.fail(f"{name}{'' if size is None else f'[{size}]'} on "
