@@ -51,7 +51,7 @@ def test_default_config_covers_every_family_and_backend():
     from diffbench.families import BUILTIN
 
     config = load_config(builtin_config_path("default"))
-    families = {f for study in config.studies for f in study.families}
+    families = {config.families[f].name for study in config.studies for f in study.families}
     backends = {b.name for study in config.studies for b in study.backends}
     assert families == set(BUILTIN)
     assert {"central", "jax"} <= backends
