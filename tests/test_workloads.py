@@ -218,3 +218,80 @@ def test_workloads_are_registered_with_their_options():
     assert BUILTIN["gmm"].options == {"d": 2, "k": 5, "n": 1000, "gamma": 1.0, "m": 0}
     assert BUILTIN["gmm"].size_param == "k"
     assert BUILTIN["lse"].size_param == "n"
+
+
+# ---- lstm ----------------------------------------------------------------------------------
+
+def lstm_inputs(layers, hidden, length):
+    """The documented order: main, extra, state, sequence, uniform in [−1, 1)."""
+    rng = np.random.default_rng(31337)
+    main = rng.uniform(-1.0, 1.0, (2 * layers, 4 * hidden)).tolist()
+    extra = rng.uniform(-1.0, 1.0, (3, hidden)).tolist()
+    state = rng.uniform(-1.0, 1.0, (2 * layers, hidden)).tolist()
+    sequence = rng.uniform(-1.0, 1.0, (length, hidden)).tolist()
+    return main, extra, state, sequence
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def naive_lstm(params, state, sequence, layers, hidden):
+    """ADBench's loss, literally: gates = concat(x, h, x, h) * w + bias."""
+    b = hidden
+    main = [list(params[r * 4 * b:(r + 1) * 4 * b]) for r in range(2 * layers)]
+    extra = [list(params[8 * layers * b + r * b: 8 * layers * b + (r + 1) * b])
+             for r in range(3)]
+    state = [list(row) for row in state]
+    total, count = 0.0, 0
+    current = sequence[0]
+    for t in range(len(sequence) - 1):
+        x = [current[j] * extra[0][j] for j in range(b)]
+        new_state = [list(row) for row in state]
+        for i in range(layers):
+            weight, bias = main[2 * i], main[2 * i + 1]
+            h, c = state[2 * i], state[2 * i + 1]
+            stacked = x + h + x + h
+            gates = [stacked[j] * weight[j] + bias[j] for j in range(4 * b)]
+            forget = [sigmoid(g) for g in gates[0:b]]
+            ingate = [sigmoid(g) for g in gates[b:2 * b]]
+            outgate = [sigmoid(g) for g in gates[2 * b:3 * b]]
+            change = [math.tanh(g) for g in gates[3 * b:]]
+            cell = [c[j] * forget[j] + ingate[j] * change[j] for j in range(b)]
+            new_h = [outgate[j] * math.tanh(cell[j]) for j in range(b)]
+            new_state[2 * i], new_state[2 * i + 1] = new_h, cell
+            x = new_h
+        state = new_state
+        prediction = [x[j] * extra[1][j] + extra[2][j] for j in range(b)]
+        log_norm = math.log(sum(math.exp(p) for p in prediction) + 2.0)
+        gold = sequence[t + 1]
+        total += sum(gold[j] * (prediction[j] - log_norm) for j in range(b))
+        count += b
+        current = gold
+    return -total / count
+
+
+@pytest.mark.parametrize("layers,hidden,length", [(1, 1, 2), (2, 3, 5), (3, 2, 4)])
+def test_lstm_matches_the_naive_formula(layers, hidden, length):
+    problem = make("lstm", length, l=layers, b=hidden)
+    main, extra, state, sequence = lstm_inputs(layers, hidden, length)
+    packed = [v for row in main for v in row] + [v for row in extra for v in row]
+    assert np.array_equal(problem.x0, np.array(packed))
+    expected = naive_lstm(packed, state, sequence, layers, hidden)
+    assert relative(problem.f(problem.x0), expected) <= 1e-12
+    with mpmath.workdps(30):
+        high = float(problem.fn(mpmath_ops.asarray(problem.x0), mpmath_ops))
+    assert relative(high, expected) <= 1e-12
+    estimate = naive_fd(lambda v: naive_lstm(v, state, sequence, layers, hidden), packed)
+    assert relative(engine_gradient(problem), estimate) <= 1e-6
+
+
+def test_lstm_gradient_against_the_reference():
+    problem = make("lstm", 4, l=2, b=3)
+    assert digits_against_reference(problem, engine_gradient(problem)) >= 12
+
+
+def test_lstm_defaults_are_adbench_sizes():
+    family = BUILTIN["lstm"]
+    assert family.options == {"l": 2, "b": 14, "c": 1024} and family.size_param == "c"
+    assert make("lstm", 3).n == 8 * 2 * 14 + 3 * 14

@@ -121,7 +121,7 @@ def _gmm(size: int | None, d: int, n: int, gamma: float, m: int) -> Problem:
              + ops.where(lower_mask, x[lower_index], 0.0))
         shift = ops.sum(w * x[mean_index], axis=0)
         z = ops.matmul(points, w) - shift
-        squares = ops.sum(ops.reshape(z * z, (n, k, d)), axis=2)
+        squares = ops.sum(ops.reshape(z ** 2, (n, k, d)), axis=2)
         q = x[q_index]
         sum_q = ops.sum(q, axis=1)
         inner = alpha + sum_q - 0.5 * squares
@@ -165,6 +165,58 @@ def _gmm(size: int | None, d: int, n: int, gamma: float, m: int) -> Problem:
     return Problem("gmm", k, fn=fn, x0=x0, gradient=gradient)
 
 
+# ---- lstm ----------------------------------------------------------------------------------
+
+def lstm_data(layers: int, hidden: int, length: int) -> dict[str, np.ndarray]:
+    """Seeded inputs in ADBench's layout: main parameters (2l × 4b: each layer's weight row,
+    then its bias row), extra parameters (3 × b: input scale, output scale, output bias),
+    state (2l × b: each layer's hidden row, then its cell row) and sequence (c × b), drawn from
+    ``default_rng(31337)`` uniform in [−1, 1), in that order."""
+    rng = np.random.default_rng(SEED)
+    return {"main": rng.uniform(-1.0, 1.0, (2 * layers, 4 * hidden)),
+            "extra": rng.uniform(-1.0, 1.0, (3, hidden)),
+            "state": rng.uniform(-1.0, 1.0, (2 * layers, hidden)),
+            "sequence": rng.uniform(-1.0, 1.0, (length, hidden))}
+
+
+def _lstm(size: int | None, l: int, b: int) -> Problem:  # noqa: E741
+    """ADBench's LSTM objective over x = [main parameters (2l × 4b), extra (3 × b)].
+
+    Its gates are concat(x, h, x, h) · w + bias elementwise (forget and output gates read the
+    input x, the input gate and the change read the hidden state h): built here as one 4 × b
+    ``where`` of x and h, so that a layer's step is a handful of array operations.
+    """
+    c = int(size)
+    data = lstm_data(l, b, c)
+    sequence, state = data["sequence"], data["state"]
+    reads_input = np.array([[True], [False], [True], [False]])
+    count = (c - 1) * b
+
+    def fn(x, ops):
+        main = ops.reshape(x[: 8 * l * b], (2 * l, 4, b))
+        extra = ops.reshape(x[8 * l * b:], (3, b))
+        weights, biases = [main[2 * i] for i in range(l)], [main[2 * i + 1] for i in range(l)]
+        scale_in, scale_out, bias_out = extra[0], extra[1], extra[2]
+        hidden = [state[2 * i] for i in range(l)]
+        cell = [state[2 * i + 1] for i in range(l)]
+        total = 0.0
+        for t in range(c - 1):
+            layer_input = sequence[t] * scale_in
+            for i in range(l):
+                gates = ops.where(reads_input, layer_input, hidden[i]) * weights[i] + biases[i]
+                sigmoids = 1.0 / (1.0 + ops.exp(-gates[:3]))
+                cell[i] = cell[i] * sigmoids[0] + sigmoids[1] * ops.tanh(gates[3])
+                hidden[i] = sigmoids[2] * ops.tanh(cell[i])
+                layer_input = hidden[i]
+            prediction = layer_input * scale_out + bias_out
+            normalized = prediction - ops.log(ops.sum(ops.exp(prediction)) + 2.0)
+            total = total + ops.sum(sequence[t + 1] * normalized)
+        return -total / count
+
+    x0 = np.concatenate([data["main"].ravel(), data["extra"].ravel()])
+    return Problem("lstm", c, fn=fn, x0=x0)
+
+
 FAMILIES = (
     Family("lse", "log Σ exp(x_i), stably; x = RandomState(31337).rand(n) (gradbench's)", _lse,
            "n", (10, 1000)),
@@ -173,4 +225,8 @@ FAMILIES = (
            (2, 5), options={"d": 2, "k": 5, "n": 1000, "gamma": 1.0, "m": 0},
            limits={"d": (1, 256), "k": (1, 100_000), "n": (1, 10_000_000),
                    "gamma": (1e-300, math.inf), "m": (0, 1_000_000)}),
+    Family("lstm", "ADBench's LSTM loss: l layers of a diagonal LSTM with hidden size b over a "
+           "seeded sequence of length c; gradient over main and extra parameters; size = c",
+           _lstm, "c", (4, 16), min_size=2, options={"l": 2, "b": 14, "c": 1024},
+           limits={"l": (1, 1024), "b": (1, 1_000_000), "c": (2, 10_000_000)}),
 )
