@@ -219,7 +219,7 @@ def _lstm(size: int | None, l: int, b: int) -> Problem:  # noqa: E741
 
 FAMILIES = (
     Family("lse", "log Σ exp(x_i), stably; x = RandomState(31337).rand(n) (gradbench's)", _lse,
-           "n", (10, 1000)),
+           "n", (10, 1000), options={"n": 1000}, limits={"n": (1, 100_000_000)}),
     Family("gmm", "GMM log-posterior of ADBench/gradbench: K Gaussians in d dimensions over n "
            "points, Wishart prior (m, γ); gradient over α, means, icf; size = K", _gmm, "k",
            (2, 5), options={"d": 2, "k": 5, "n": 1000, "gamma": 1.0, "m": 0},
