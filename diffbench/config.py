@@ -344,7 +344,7 @@ def _families(section: _Section, families: dict[str, Family]) -> list[str]:
             near = difflib.get_close_matches(name, list(families), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             section.fail(f"unknown family {name!r}{hint}; valid: "
-                         f"{', '.join(k for k, f in families.items() if f.key == k)}", key)
+                         f"{', '.join(k for k, f in families.items() if not f.chosen)}", key)
         try:
             family = families[name].with_options(**options)
         except FamilyOptionError as exc:

@@ -295,3 +295,62 @@ def test_lstm_defaults_are_adbench_sizes():
     family = BUILTIN["lstm"]
     assert family.options == {"l": 2, "b": 14, "c": 1024} and family.size_param == "c"
     assert make("lstm", 3).n == 8 * 2 * 14 + 3 * 14
+
+
+# ---- ba ------------------------------------------------------------------------------------
+
+def ba_inputs(n, m, p):
+    """One camera, point, weight and feature in the documented order, replicated."""
+    rng = np.random.default_rng(31337)
+    camera = list(rng.normal(size=11))
+    camera[6] = 1.0 + abs(camera[6])
+    camera[9], camera[10] = 0.01 * camera[9], 0.01 * camera[10]
+    point = list(rng.normal(size=3))
+    point[2] += 5.0
+    weight = rng.uniform()
+    feature = list(rng.normal(size=2))
+    return [camera] * n, [point] * m, [weight] * p, feature
+
+
+def naive_ba(params, n, m, p, feature):
+    cams = [list(params[11 * i: 11 * (i + 1)]) for i in range(n)]
+    pts = [list(params[11 * n + 3 * j: 11 * n + 3 * (j + 1)]) for j in range(m)]
+    weights = list(params[11 * n + 3 * m:])
+    total = 0.0
+    for i in range(p):
+        cam, point, w = cams[i % n], pts[i % m], weights[i]
+        rot, centre = cam[0:3], cam[3:6]
+        v = [point[j] - centre[j] for j in range(3)]
+        theta = math.sqrt(sum(r * r for r in rot))
+        k = [r / theta for r in rot]
+        cross = [k[1] * v[2] - k[2] * v[1], k[2] * v[0] - k[0] * v[2], k[0] * v[1] - k[1] * v[0]]
+        dot = sum(k[j] * v[j] for j in range(3))
+        turned = [v[j] * math.cos(theta) + cross[j] * math.sin(theta)
+                  + k[j] * dot * (1.0 - math.cos(theta)) for j in range(3)]
+        proj = [turned[0] / turned[2], turned[1] / turned[2]]
+        rsq = proj[0] ** 2 + proj[1] ** 2
+        distortion = 1.0 + cam[9] * rsq + cam[10] * rsq * rsq
+        for j in range(2):
+            total += (w * (proj[j] * distortion * cam[6] + cam[7 + j] - feature[j])) ** 2
+        total += (1.0 - w * w) ** 2
+    return total
+
+
+@pytest.mark.parametrize("n,m,p", [(1, 1, 1), (2, 3, 7), (3, 2, 8)])
+def test_ba_matches_the_naive_formula(n, m, p):
+    problem = make("ba", p, n=n, m=m)
+    cams, pts, weights, feature = ba_inputs(n, m, p)
+    packed = [v for c in cams for v in c] + [v for q in pts for v in q] + weights
+    assert np.array_equal(problem.x0, np.array(packed))
+    expected = naive_ba(packed, n, m, p, feature)
+    assert relative(problem.f(problem.x0), expected) <= 1e-12
+    with mpmath.workdps(30):
+        high = float(problem.fn(mpmath_ops.asarray(problem.x0), mpmath_ops))
+    assert relative(high, expected) <= 1e-12
+    estimate = naive_fd(lambda v: naive_ba(v, n, m, p, feature), packed, h=1e-6)
+    assert relative(engine_gradient(problem), estimate) <= 1e-6
+
+
+def test_ba_gradient_against_the_reference():
+    problem = make("ba", 5, n=2, m=3)
+    assert digits_against_reference(problem, engine_gradient(problem)) >= 12

@@ -217,6 +217,72 @@ def _lstm(size: int | None, l: int, b: int) -> Problem:  # noqa: E741
     return Problem("lstm", c, fn=fn, x0=x0)
 
 
+# ---- ba ------------------------------------------------------------------------------------
+
+CAMERA_PARAMETERS = 11
+"""A camera: Rodrigues rotation (3), centre (3), focal length, principal point (2), radial
+distortion (2), in that order (ADBench's)."""
+
+
+def ba_data(n: int, m: int, p: int) -> dict[str, np.ndarray]:
+    """One camera, one point, one weight and one feature from ``default_rng(31337)`` (camera
+    and point normal, the camera's focal length 1 + |normal| and its distortion 0.01 × normal,
+    the point 5 further along z, weight uniform in (0, 1), feature normal), replicated as
+    ADBench's files are: n cameras, m points, p observations, the i-th seeing camera i mod n
+    and point i mod m."""
+    rng = np.random.default_rng(SEED)
+    camera = rng.normal(size=CAMERA_PARAMETERS)
+    camera[6] = 1.0 + abs(camera[6])
+    camera[9:] *= 0.01
+    point = rng.normal(size=3) + np.array([0.0, 0.0, 5.0])
+    weight = rng.uniform()
+    feature = rng.normal(size=2)
+    return {"cameras": np.tile(camera, (n, 1)), "points": np.tile(point, (m, 1)),
+            "weights": np.full(p, weight), "feature": feature,
+            "camera_of": np.arange(p) % n, "point_of": np.arange(p) % m}
+
+
+def _cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _ba(size: int | None, n: int, m: int) -> Problem:
+    """Σ of the squared reprojection residuals w (project(camera, X) − feature) and weight
+    residuals 1 − w², over x = [cameras (n × 11), points (m × 3), weights (p)].
+
+    Coordinates are kept as columns (one array of p values each), so no stacking is needed.
+    """
+    p = int(size)
+    data = ba_data(n, m, p)
+    camera_of, point_of, feature = data["camera_of"], data["point_of"], data["feature"]
+    points0 = CAMERA_PARAMETERS * n
+
+    def fn(x, ops):
+        cameras = ops.reshape(x[:points0], (n, CAMERA_PARAMETERS))[camera_of]
+        points = ops.reshape(x[points0: points0 + 3 * m], (m, 3))[point_of]
+        w = x[points0 + 3 * m:]
+        rot = tuple(cameras[:, j] for j in range(3))
+        centred = tuple(points[:, j] - cameras[:, 3 + j] for j in range(3))
+        squared = rot[0] ** 2 + rot[1] ** 2 + rot[2] ** 2
+        theta = ops.sqrt(squared)
+        cos, sin = ops.cos(theta), ops.sin(theta)
+        axis = tuple(r / theta for r in rot)
+        along = (axis[0] * centred[0] + axis[1] * centred[1] + axis[2] * centred[2]) * (1.0 - cos)
+        turned = _cross(axis, centred)
+        rotated = tuple(centred[j] * cos + turned[j] * sin + axis[j] * along for j in range(3))
+        projected = (rotated[0] / rotated[2], rotated[1] / rotated[2])
+        radius = projected[0] ** 2 + projected[1] ** 2
+        scale = 1.0 + cameras[:, 9] * radius + cameras[:, 10] * radius * radius
+        focal = cameras[:, 6]
+        residual_u = w * (projected[0] * scale * focal + cameras[:, 7] - feature[0])
+        residual_v = w * (projected[1] * scale * focal + cameras[:, 8] - feature[1])
+        return (ops.sum(residual_u ** 2) + ops.sum(residual_v ** 2)
+                + ops.sum((1.0 - w ** 2) ** 2))
+
+    x0 = np.concatenate([data["cameras"].ravel(), data["points"].ravel(), data["weights"]])
+    return Problem("ba", p, fn=fn, x0=x0)
+
+
 FAMILIES = (
     Family("lse", "log Σ exp(x_i), stably; x = RandomState(31337).rand(n) (gradbench's)", _lse,
            "n", (10, 1000), options={"n": 1000}, limits={"n": (1, 100_000_000)}),
@@ -229,4 +295,9 @@ FAMILIES = (
            "seeded sequence of length c; gradient over main and extra parameters; size = c",
            _lstm, "c", (4, 16), min_size=2, options={"l": 2, "b": 14, "c": 1024},
            limits={"l": (1, 1024), "b": (1, 1_000_000), "c": (2, 10_000_000)}),
+    Family("ba", "bundle adjustment of ADBench: squared reprojection residuals (Rodrigues "
+           "rotation, radial distortion, weighted) and weight residuals of p observations of "
+           "m points by n cameras, replicated from one seeded camera, point and feature",
+           _ba, "p", (4, 32), options={"n": 2, "m": 3, "p": 10},
+           limits={"n": (1, 1_000_000), "m": (1, 10_000_000), "p": (1, 100_000_000)}),
 )
