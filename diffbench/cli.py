@@ -581,11 +581,13 @@ def list_command() -> None:
     from .families import BUILTIN
 
     families = Table(title="families", header_style="bold")
-    for column in ("name", "size", "examples", "description"):
+    for column in ("name", "size", "examples", "options", "description"):
         families.add_column(column)
     for family in BUILTIN.values():
+        options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in family.options.items()) or "–"
         families.add_row(family.name, family.size_param or "fixed",
-                         ", ".join(map(str, family.example_sizes)) or "–", family.description)
+                         ", ".join(map(str, family.example_sizes)) or "–", options,
+                         Text(family.description))
     console.print(families)
     backends = Table(title="backends", header_style="bold")
     for column in ("name", "available", "options", "description"):

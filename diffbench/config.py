@@ -12,7 +12,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from .families import (
     BUILTIN,
     CustomFunctionError,
     Family,
+    FamilyOptionError,
     PointOutsideDomain,
     check_function,
     custom_family,
@@ -241,10 +242,7 @@ def _custom_families(section: _Section, base_dir: Path,
         entry = _Section(table, section.file, section.key(name))
         if name in BUILTIN:
             section.fail(f"{name!r} is a built-in family; choose another name", name)
-        if "family" in entry.data:
-            families[name] = _with_options(entry, name)
-            continue
-        entry.only({"function", "point", "description", "kinks", "family"})
+        entry.only({"function", "point", "description", "kinks"})
         spec = entry.get("function", str, required=True)
         try:
             fn = load_function(spec, base_dir)
@@ -262,23 +260,6 @@ def _custom_families(section: _Section, base_dir: Path,
         pending[name] = (lambda size, entry=entry, spec=spec, fn=fn, make=point:
                          _check_scaling(entry, spec, fn, make, size, cap_s))
     return families, pending
-
-
-def _with_options(entry: _Section, name: str) -> Family:
-    """``family = "<built-in>"`` with some of its options set (``depth = 32``)."""
-    base_name = entry.get("family", str)
-    if base_name not in BUILTIN:
-        near = difflib.get_close_matches(base_name, list(BUILTIN), n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        entry.fail(f"unknown built-in family {base_name!r}{hint}; valid: {', '.join(BUILTIN)}",
-                   "family")
-    base = BUILTIN[base_name]
-    entry.only({"family", "description", *base.options})
-    options = {key: entry.positive(key, int, default) for key, default in base.options.items()
-               if key in entry.data}
-    family = base.with_options(name, **options)
-    description = entry.get("description", str, "")
-    return replace(family, description=description) if description else family
 
 
 def _check_scaling(entry: _Section, spec: str, fn, make_point, size: int, cap_s: float) -> None:
@@ -342,7 +323,48 @@ def _unique(section: _Section, name: str, values: list) -> None:
                          f"{name}[{i}]")
 
 
-def _study(section: _Section, families: Mapping[str, Family],
+def _families(section: _Section, families: dict[str, Family]) -> list[str]:
+    """The study's families as the keys ``families`` knows them by: a name, or a table
+    ``{ name = "gmm", d = 10 }`` whose options are checked and whose family, bound to them, is
+    added to ``families`` under ``gmm(d=10)``.  Refuses a family given twice with the same
+    options (defaults filled in)."""
+    items = section.get("families", list, required=True)
+    if not items:
+        section.fail("must not be empty", "families")
+    keys: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
+    for i, item in enumerate(items):
+        key = f"families[{i}]"
+        if isinstance(item, str):
+            name, options = item, {}
+        elif isinstance(item, dict):
+            table = _Section(item, section.file, section.key(key))
+            name = table.get("name", str, required=True)
+            options = {k: v for k, v in item.items() if k != "name"}
+        else:
+            section.fail(f"expected a family name or a table, got {_describe(item)}", key)
+        if name not in families:
+            near = difflib.get_close_matches(name, list(families), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            section.fail(f"unknown family {name!r}{hint}; valid: "
+                         f"{', '.join(k for k, f in families.items() if not f.chosen)}", key)
+        try:
+            family = families[name].with_options(**options)
+        except FamilyOptionError as exc:
+            section.fail(str(exc), f"{key}.{exc.key}")
+        effective = (family.name, family.effective_options())
+        if effective in seen:
+            first = seen.index(effective)
+            same = " with the same options (defaults filled in)" if options or \
+                not isinstance(items[first], str) else ""
+            section.fail(f"{name!r} appears twice{same} (first at families[{first}])", key)
+        seen.append(effective)
+        families.setdefault(family.key, family)
+        keys.append(family.key)
+    return keys
+
+
+def _study(section: _Section, families: dict[str, Family],
            kinds: Mapping[str, StudyKind]) -> StudySpec:
     kind = section.get("kind", str, required=True)
     if kind not in kinds:
@@ -350,14 +372,7 @@ def _study(section: _Section, families: Mapping[str, Family],
     study = kinds[kind]
     section.only({"kind", "families", "sizes", *study.settings,
                   *(("backends",) if study.needs_backends else ())})
-    names = _list(section, "families", str, required=True)
-    _unique(section, "families", names)
-    for i, name in enumerate(names):
-        if name not in families:
-            near = difflib.get_close_matches(name, list(families), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            section.fail(f"unknown family {name!r}{hint}; valid: {', '.join(families)}",
-                         f"families[{i}]")
+    names = _families(section, families)
     sizes = _list(section, "sizes", int) or []
     _unique(section, "sizes", sizes)
     for i, size in enumerate(sizes):
@@ -365,11 +380,13 @@ def _study(section: _Section, families: Mapping[str, Family],
             section.fail(f"sizes must be positive integers, got {size}", f"sizes[{i}]")
         for name in names:
             family = families[name]
-            if not family.fixed and size < family.min_size:
+            if not family.fixed and family.pinned_size is None and size < family.min_size:
                 section.fail(f"family {name!r} needs {family.size_param} >= "
                              f"{family.min_size}, got {size}", f"sizes[{i}]")
     for name in names:
-        if not families[name].fixed and not sizes and not families[name].example_sizes:
+        family = families[name]
+        if (not family.fixed and not sizes and not family.example_sizes
+                and family.pinned_size is None):
             section.fail(f"family {name!r} has no example sizes (its point is made per "
                          "size): give sizes", "sizes")
     backends = _backends(section) if study.needs_backends else ()
@@ -391,11 +408,13 @@ def _no_repeated_studies(top: _Section, specs: tuple[StudySpec, ...],
                      "backends and settings)", f"study[{i}]")
         for name in spec.families:
             family = families[name]
-            sizes = (None,) if family.fixed else spec.sizes or family.example_sizes
+            sizes = ((None,) if family.fixed else (family.pinned_size,)
+                     if family.pinned_size is not None else spec.sizes or family.example_sizes)
             for size in sizes:
                 for backend in spec.backends:
                     options = {**registry()[backend.name].options, **backend.options}
-                    case = (spec.kind, name, size, backend.name, sorted(options.items()))
+                    case = (spec.kind, family.name, sorted(family.effective_options().items()),
+                            size, backend.name, sorted(options.items()))
                     key = repr(case)
                     if measured.setdefault(key, i) != i:
                         top.fail(f"{name}{'' if size is None else f'[{size}]'} on "

@@ -395,7 +395,8 @@ def probe_points(problem: Problem, digits: int) -> list[np.ndarray]:
 
 
 def _key(problem: Problem, digits: int, method: str, values: list[str]) -> str:
-    parts = [CACHE_VERSION, problem.family, str(problem.size), method, str(digits),
+    family = problem.key
+    parts = [CACHE_VERSION, family, str(problem.size), method, str(digits),
              hashlib.sha1(problem.x0.tobytes()).hexdigest(), repr(problem.kinks), *values]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 

@@ -657,9 +657,15 @@ FAMILY_CASES = [
 ]
 ILL_CONDITIONED = {"cancel"}
 """Families whose gradient no float64 method gets to 13 digits (f cancels catastrophically)."""
+SHIFTED_BY_THEIR_MAXIMUM = {"lse"}
+"""Families whose log-sum-exp subtracts the maximum m: m's cotangent, 1 − Σ softmax, is zero
+only to the rounding of a sum of n terms and lands on the largest entry, an absolute error of
+about eps on entries of about 1/n (normwise about n·eps/10)."""
 
 
 def closed_form(problem, dps: int) -> np.ndarray:
+    if problem.gradient is None:
+        pytest.skip(f"{problem.family} has no closed form (tests/test_workloads.py checks it)")
     with mpmath.workdps(dps):
         return np.ravel(problem.gradient(mpmath_ops.asarray(problem.x0), mpmath_ops))
 
@@ -680,20 +686,21 @@ def test_family_against_closed_form_and_jax(name, size):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     jnp = jax.numpy
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     g = ad.grad(lambda x: problem.fn(x, ad))(problem.x0)
     assert g.shape == problem.x0.shape and g.dtype == np.float64
     keep = smooth(problem)
     reference = mpmath_ops.tofloat(closed_form(problem, 30))
     by_jax = np.asarray(jax.grad(lambda x: problem.fn(x, jnp))(jnp.asarray(problem.x0)))
-    assert relative_error(g, by_jax, keep) <= 1e-13
-    limit = 1e-6 if name in ILL_CONDITIONED else 1e-13
+    leak = problem.n * np.finfo(float).eps if name in SHIFTED_BY_THEIR_MAXIMUM else 0.0
+    assert relative_error(g, by_jax, keep) <= max(leak, 1e-13)
+    limit = 1e-6 if name in ILL_CONDITIONED else max(leak, 1e-13)
     assert relative_error(g, reference, keep) <= limit
 
 
 @pytest.mark.parametrize(("name", "size"), FAMILY_CASES)
 def test_family_in_mpmath_to_40_digits(name, size):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     with mpmath.workdps(50):
         g = ad.grad(lambda x: problem.fn(x, ad))(mpmath_ops.asarray(problem.x0))
         assert g.dtype == object and g.shape == problem.x0.shape
@@ -703,5 +710,5 @@ def test_family_in_mpmath_to_40_digits(name, size):
 
 
 def test_relu_kink_takes_subgradient_zero():
-    problem = BUILTIN["relu"].build(None)
+    problem = BUILTIN["relu"].make(None)
     assert ad.grad(lambda x: problem.fn(x, ad))(problem.x0).tolist() == [0.0, 0.0, 1.0]

@@ -435,15 +435,16 @@ def test_a_family_with_options(tmp_path):
                           "reverse", "--budget", "6")
     assert (advice["family"], advice["target"]) == ("sin_tanh_chain_depth16",
                                                     "sin_tanh_chain:depth=16")
-    assert 'family = "sin_tanh_chain"\ndepth = 16' in (out / "advise.toml").read_text()
+    config = (out / "advise.toml").read_text()
+    assert 'families = [{ name = "sin_tanh_chain", depth = 16 }]' in config
     assert advice["verdict"]["backend"] == "reverse"
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("sin_tanh_chain:width=3", "sin_tanh_chain has no option 'width' (its options: depth)"),
-    ("sin_tanh_chain:depth=0", "depth must be a positive integer, e.g. depth=8"),
-    ("sin_tanh_chain:depth=x", "depth must be a positive integer"),
-    ("rosenbrock:depth=3", "rosenbrock has no option 'depth' (its options: none)"),
+    ("sin_tanh_chain:width=3", "'sin_tanh_chain' has no option 'width' (valid: depth)"),
+    ("sin_tanh_chain:depth=0", "option 'depth' must be in [1, 100000], got 0"),
+    ("sin_tanh_chain:depth=x", "option 'depth' must be an integer, got str 'x'"),
+    ("rosenbrock:depth=3", "'rosenbrock' has no option 'depth' (valid: none)"),
 ])
 def test_bad_family_options(tmp_path, monkeypatch, target, message):
     monkeypatch.chdir(tmp_path)

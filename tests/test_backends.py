@@ -21,7 +21,7 @@ SMOOTH = [("exp", None), ("sin", None), ("quadratic", None), ("log_sin", None),
 
 
 def _error(backend_name, name, size, **options):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     prepared = registry()[backend_name].prepare(problem, **options)
     gradient = prepared.gradient(problem.x0.copy())
     reference = reference_gradient(problem).as_float()
@@ -29,11 +29,11 @@ def _error(backend_name, name, size, **options):
 
 
 @pytest.mark.parametrize("name,size", [(n, s) for n, s in SMOOTH
-                                       if BUILTIN[n].build(s).n == 1])
+                                       if BUILTIN[n].make(s).n == 1])
 def test_central_differences_error_within_theory(name, size):
     """|error| <= h^2 |f'''| / 6 + eps |f| / h (truncation plus round-off), with a margin."""
     gradient, reference, prepared = _error("central", name, size)
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     (x,) = problem.x0
     with mpmath.workdps(40):
         third = abs(mpmath.diff(lambda t: problem.f(mp_ops.asarray([t]), mp_ops), x, 3))
@@ -44,11 +44,11 @@ def test_central_differences_error_within_theory(name, size):
 
 
 @pytest.mark.parametrize("name,size", [(n, s) for n, s in SMOOTH
-                                       if BUILTIN[n].build(s).n > 1])
+                                       if BUILTIN[n].make(s).n > 1])
 def test_central_differences_on_vector_families(name, size):
     gradient, reference, prepared = _error("central", name, size)
     assert gradient_error(gradient, reference).median < 1e-7
-    assert prepared.stats()["f_evals"] == 2 * BUILTIN[name].build(size).n
+    assert prepared.stats()["f_evals"] == 2 * BUILTIN[name].make(size).n
 
 
 def test_central_differences_on_sin_are_eps_two_thirds_accurate():
@@ -141,7 +141,7 @@ def test_jax_matches_reference_to_13_digits(name, size, jit):
 
 @needs_jax
 def test_jax_memory_from_the_compiled_executable():
-    problem = BUILTIN["rosenbrock"].build(1000)
+    problem = BUILTIN["rosenbrock"].make(1000)
     backend = registry()["jax"]
     prepared = backend.prepare(problem)
     assert backend.measure_memory(prepared, problem.x0) >= 8 * 1000
@@ -153,8 +153,8 @@ def test_jax_memory_from_the_compiled_executable():
 def test_jax_value_variant_returns_the_gradient_and_times_value_and_grad(mode):
     gradient, reference, prepared = _error("jax", "rosenbrock", 20, mode=mode, value=True)
     assert gradient_error(gradient, reference).digits >= 13
-    value, grad = prepared.timed_gradient(BUILTIN["rosenbrock"].build(20).x0)()
-    problem = BUILTIN["rosenbrock"].build(20)
+    value, grad = prepared.timed_gradient(BUILTIN["rosenbrock"].make(20).x0)()
+    problem = BUILTIN["rosenbrock"].make(20)
     assert float(value) == pytest.approx(float(problem.f(problem.x0)), rel=1e-14)
     np.testing.assert_allclose(np.asarray(grad), gradient, rtol=1e-15)
 
@@ -162,7 +162,7 @@ def test_jax_value_variant_returns_the_gradient_and_times_value_and_grad(mode):
 @needs_jax
 @pytest.mark.parametrize("jit,method", [(True, "jax-jit"), (False, "jax-eager")])
 def test_jax_times_f_the_way_it_runs_the_gradient(jit, method):
-    problem = BUILTIN["rosenbrock"].build(30)
+    problem = BUILTIN["rosenbrock"].make(30)
     backend = registry()["jax"]
     prepared = backend.prepare(problem, jit=jit)
     assert prepared.function_method == method
@@ -173,7 +173,7 @@ def test_jax_times_f_the_way_it_runs_the_gradient(jit, method):
 
 
 def test_numpy_backends_time_numpy_f():
-    problem = BUILTIN["rosenbrock"].build(30)
+    problem = BUILTIN["rosenbrock"].make(30)
     for name in ("central", "reverse"):
         prepared = registry()[name].prepare(problem)
         assert prepared.function_method == "numpy"
@@ -186,7 +186,7 @@ def test_variant_label():
 
 
 def test_reverse_backend_matches_reference_and_reports_its_tape():
-    problem = BUILTIN["rosenbrock"].build(50)
+    problem = BUILTIN["rosenbrock"].make(50)
     prepared = registry()["reverse"].prepare(problem)
     gradient = prepared.gradient(problem.x0.copy())
     reference = reference_gradient(problem).as_float()

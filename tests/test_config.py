@@ -51,7 +51,7 @@ def test_default_config_covers_every_family_and_backend():
     from diffbench.families import BUILTIN
 
     config = load_config(builtin_config_path("default"))
-    families = {f for study in config.studies for f in study.families}
+    families = {config.families[f].name for study in config.studies for f in study.families}
     backends = {b.name for study in config.studies for b in study.backends}
     assert families == set(BUILTIN)
     assert {"central", "jax"} <= backends
@@ -121,43 +121,30 @@ def test_custom_family_loads(tmp_path):
 
 
 OPTIONS = """
-[families.deep]
-family = "sin_tanh_chain"
-{options}
 [[study]]
 kind = "gradient"
-families = ["deep"]
+families = [{{ name = "sin_tanh_chain", {options} }}]
 sizes = [3]
 backends = ["central"]
 """
 
 
-def test_a_built_in_family_with_its_options_set(tmp_path):
-    config = load_config(write(tmp_path, OPTIONS.format(options="depth = 32")))
-    family = config.families["deep"]
-    assert family.options == {"depth": 32} and family.size_param == "n"
-    problem = family.build(3)
-    assert problem.family == "deep"
+def test_a_chain_family_at_the_depth_its_option_sets(tmp_path):
     from diffbench.families import BUILTIN
 
+    config = load_config(write(tmp_path, OPTIONS.format(options="depth = 32")))
+    problem = config.families["sin_tanh_chain(depth=32)"].make(3)
+    assert (problem.family, problem.variant) == ("sin_tanh_chain", "depth=32")
     x = problem.x0
     deeper = BUILTIN["sin_tanh_chain"].chain(3, 32).problem()
-    assert problem.f(x) == deeper.f(x) != BUILTIN["sin_tanh_chain"].build(3).f(x)
+    assert problem.f(x) == deeper.f(x) != BUILTIN["sin_tanh_chain"].make(3).f(x)
 
 
-@pytest.mark.parametrize("options,key,words", [
-    ("depth = 0", "families.deep.depth", "must be a finite number > 0"),
-    ("depth = 2.5", "families.deep.depth", "expected int"),
-    ("width = 3", "families.deep.width", "unknown key"),
-    ('function = "my_cases.py:wiggle"', "families.deep.function", "unknown key"),
+@pytest.mark.parametrize("options,words", [
+    ("depth = 0", "depth: family 'sin_tanh_chain' option 'depth' must be in [1, 100000]"),
+    ("depth = 2.5", "option 'depth' must be an integer, got float 2.5"),
+    ("width = 3", "width: family 'sin_tanh_chain' has no option 'width' (valid: depth)"),
 ])
-def test_bad_family_options_name_the_key(tmp_path, options, key, words):
+def test_bad_chain_options_name_the_key(tmp_path, options, words):
     message = error_of(tmp_path, OPTIONS.format(options=options))
-    assert key in message and words in message
-
-
-def test_options_of_an_unknown_family_or_one_without_options(tmp_path):
-    text = OPTIONS.format(options="").replace('"sin_tanh_chain"', '"sin_tanh_chian"')
-    assert "did you mean 'sin_tanh_chain'?" in error_of(tmp_path, text)
-    text = OPTIONS.format(options="depth = 3").replace('"sin_tanh_chain"', '"rosenbrock"')
-    assert "families.deep.depth: unknown key" in error_of(tmp_path, text)
+    assert "study[0].families[0]." in message and words in message, message

@@ -78,7 +78,7 @@ def test_unavailable_says_how_to_install(name, fd_peers_missing):
 @pytest.mark.parametrize("name,size", SMOOTH)
 def test_peer_matches_the_reference(peer, name, size):
     needs(peer)
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     x = problem.x0.copy()
     prepared = PEERS[peer]().prepare(problem)
     gradient = prepared.gradient(x)
@@ -95,7 +95,7 @@ def test_on_cancel_the_peers_lose_digits_to_the_noise_of_f():
     absolute first step 0.5 is tiny beside x, so its estimate is mostly noise, and its note
     says it stopped when its error estimate grew."""
     needs("numdifftools", "scipy")
-    problem = BUILTIN["cancel"].build(None)
+    problem = BUILTIN["cancel"].make(None)
     reference = reference_gradient(problem).as_float()
     errors = {}
     for name, cls in PEERS.items():
@@ -115,7 +115,7 @@ def test_on_cancel_the_peers_lose_digits_to_the_noise_of_f():
 def test_numdifftools_counts_every_evaluation(name, size, options, per_input):
     """Two evaluations per step and input (one for forward differences), plus f(x)."""
     needs("numdifftools")
-    problem, calls = counted(BUILTIN[name].build(size))
+    problem, calls = counted(BUILTIN[name].make(size))
     prepared = Numdifftools().prepare(problem, **options)
     for _ in range(2):  # the count is the last gradient's, not a running total
         calls.clear()
@@ -128,7 +128,7 @@ def test_numdifftools_counts_every_evaluation(name, size, options, per_input):
                                        ("rosenbrock", 7)])
 def test_scipy_counts_every_point_it_evaluates(name, size):
     needs("scipy")
-    problem, calls = counted(BUILTIN[name].build(size))
+    problem, calls = counted(BUILTIN[name].make(size))
     prepared = Scipy().prepare(problem)
     for _ in range(2):
         calls.clear()
@@ -139,7 +139,7 @@ def test_scipy_counts_every_point_it_evaluates(name, size):
 
 def test_scipy_takes_its_options():
     needs("scipy")
-    problem, calls = counted(BUILTIN["sin"].build(None))
+    problem, calls = counted(BUILTIN["sin"].make(None))
     prepared = Scipy().prepare(problem, order=2, maxiter=1)
     prepared.gradient(problem.x0.copy())
     assert len(calls) == 3  # x and x ± 0.5: one iteration of order 2

@@ -84,7 +84,7 @@ def test_the_peers_config_compares_four_methods_up_to_a_million_inputs(checkout_
 @pytest.mark.parametrize("name,size", CASES)
 def test_autograd_matches_the_reference(name, size):
     pytest.importorskip("autograd")
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     gradient = Autograd().prepare(problem).gradient(problem.x0.copy())
     reference = reference_gradient(problem).as_float()
     assert gradient_error(gradient, reference, skip=problem.kinks).digits >= 13
@@ -93,7 +93,7 @@ def test_autograd_matches_the_reference(name, size):
 @pytest.mark.parametrize("name,size", CASES)
 def test_torch_matches_the_reference(name, size):
     pytest.importorskip("torch")
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     gradient = Torch().prepare(problem).gradient(problem.x0.copy())
     assert gradient.dtype == np.float64
     reference = reference_gradient(problem).as_float()
@@ -102,7 +102,7 @@ def test_torch_matches_the_reference(name, size):
 
 def test_torch_runs_on_one_thread_and_measures_its_tensors():
     torch = pytest.importorskip("torch")
-    problem = BUILTIN["rosenbrock"].build(1000)
+    problem = BUILTIN["rosenbrock"].make(1000)
     backend = Torch()
     prepared = backend.prepare(problem)
     assert torch.get_num_threads() == 1
@@ -114,7 +114,7 @@ def test_torch_runs_on_one_thread_and_measures_its_tensors():
                                          ("torch", "torch-eager")])
 def test_peers_time_f_the_way_they_run_it(peer, method):
     pytest.importorskip(peer)
-    problem = BUILTIN["rosenbrock"].build(50)
+    problem = BUILTIN["rosenbrock"].make(50)
     backend = PEERS[peer]()
     prepared = backend.prepare(problem)
     assert prepared.function_method == method

@@ -82,7 +82,7 @@ def test_editing_a_helper_constant_changes_the_cached_reference(tmp_path):
 
 
 def test_fixed_builtin_families_each_get_their_own_reference():
-    references = {name: reference_gradient(BUILTIN[name].build(None)).as_float()[0]
+    references = {name: reference_gradient(BUILTIN[name].make(None)).as_float()[0]
                   for name in ("exp", "sin", "cancel", "quadratic", "log_sin")}
     assert references["exp"] == pytest.approx(np.exp(20.0), rel=1e-15)
     assert references["sin"] == pytest.approx(np.cos(1.0), rel=1e-15)
@@ -268,7 +268,7 @@ def test_the_method_is_chosen_by_estimated_cost():
     assert diff_evaluations(5) == 12 and diff_evaluations(100) == 8
     assert choose_method(problem, 1.0, cost) == "mpmath-diff"
     assert choose_method(problem, 1.0, cost * 0.99) == "reverse-mpmath"
-    assert choose_method(BUILTIN["dot"].build(100), 1e9, 0.0) == "closed-form"
+    assert choose_method(BUILTIN["dot"].make(100), 1e9, 0.0) == "closed-form"
 
 
 def test_a_cheap_function_of_many_inputs_gets_the_independent_reference():
@@ -328,16 +328,16 @@ def test_diff_budget_is_configured_and_validated(tmp_path):
 @pytest.mark.parametrize("name,kappa", [("cancel", 2.0), ("exp", 20.0), ("sin", np.tan(1.0))])
 def test_sensitivity_of_scalar_families(name, kappa):
     """κ = S / |g| = |f''| |x| / |f'|: cancel at 1e4 is well conditioned."""
-    reference = reference_gradient(BUILTIN[name].build(None))
+    reference = reference_gradient(BUILTIN[name].make(None))
     assert reference.sensitivity / abs(reference.as_float()[0]) == pytest.approx(kappa,
                                                                                  rel=1e-6)
 
 
 def test_sensitivity_is_exact_up_to_eight_inputs_and_a_lower_estimate_beyond():
-    small = BUILTIN["rosenbrock"].build(6)
+    small = BUILTIN["rosenbrock"].make(6)
     exact = exact_sensitivity(rosenbrock_hessian(small.x0), small.x0)
     assert reference_gradient(small).sensitivity == pytest.approx(exact, rel=1e-9)
-    large = BUILTIN["rosenbrock"].build(10)
+    large = BUILTIN["rosenbrock"].make(10)
     exact = exact_sensitivity(rosenbrock_hessian(large.x0), large.x0)
     assert exact / 3 <= reference_gradient(large).sensitivity <= exact * (1 + 1e-9)
 

@@ -117,7 +117,7 @@ def test_complex_step_is_unsupported_where_f_is_not_analytic(sweep_run):
     assert summary[("relu", "2", "complex")]["status"] == "unsupported"
     assert "maximum" in summary[("relu", "2", "complex")]["message"]
     assert ("relu", "1", "central") not in summary  # the kink is not swept
-    problem = BUILTIN["relu"].build(None)
+    problem = BUILTIN["relu"].make(None)
     with pytest.raises(NotAnalytic):
         difference(CoordinateLine(problem, 2), "complex", 1e-20)
 
@@ -286,7 +286,7 @@ def test_loglog_slope():
 
 @pytest.mark.parametrize("family,target", [("exp", 1e-13), ("sin", 1e-13), ("cancel", 1e-5)])
 def test_auto_step_meets_its_targets(family, target):
-    problem = BUILTIN[family].build(None)
+    problem = BUILTIN[family].make(None)
     prepared = registry()["central"].prepare(problem, step="auto")
     gradient = prepared.gradient(problem.x0.copy())
     reference = reference_gradient(problem).as_float()
@@ -299,7 +299,7 @@ def test_auto_step_meets_its_targets(family, target):
 
 
 def test_auto_step_beats_the_default_on_cancel():
-    problem = BUILTIN["cancel"].build(None)
+    problem = BUILTIN["cancel"].make(None)
     reference = reference_gradient(problem).as_float()
     errors = {step: relative_errors(registry()["central"].prepare(problem, step=step)
                                     .gradient(problem.x0.copy()), reference)[0]
@@ -403,12 +403,12 @@ def test_auto_beats_the_peers_on_exp_and_cancel_with_fewer_evaluations(sweep_run
 
 def test_methods_are_compared_only_on_one_smooth_input():
     head = {"study": "step-sweep", "family": "x", "size": None}
-    problem = BUILTIN["sin"].build(None)
+    problem = BUILTIN["sin"].make(None)
     kinked = Reference(values=("0.5",), method="closed-form", digits=50, kinks=(0,))
     assert compare_methods(problem, kinked, head) == []
     flat = Reference(values=("0",), method="closed-form", digits=50)
     assert compare_methods(problem, flat, head) == []
-    pair = BUILTIN["affine_square"].build(None)
+    pair = BUILTIN["affine_square"].make(None)
     assert compare_methods(pair, reference_gradient(pair), head) == []
 
 
@@ -416,7 +416,7 @@ def test_methods_not_installed_are_unsupported_rows(checkout_plugins, monkeypatc
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name in (
         "numdifftools", "scipy") else find_spec(name, *args))
-    problem = BUILTIN["sin"].build(None)
+    problem = BUILTIN["sin"].make(None)
     rows = compare_methods(problem, reference_gradient(problem), {"family": "sin"})
     status = {(r["backend"], r["variant"]): (r["status"], r["message"]) for r in rows}
     assert status == {("central", "default"): ("ok", ""), ("central", "step=auto"): ("ok", ""),

@@ -31,7 +31,7 @@ x, y, z = sympy.symbols("x y z")
 
 
 def _prepare(name, size, **options):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     return problem, registry()["sympy"].prepare(problem, **options)
 
 
@@ -161,10 +161,10 @@ def test_exponential_tree_is_counted_in_linear_time():
 
 def test_tape_sizes_counted_by_hand():
     # nested, depth 3: x[0], sin, exp, sin each read one element; the sweep writes as many
-    assert tape_sizes(BUILTIN["nested"].build(3)) == (4, 8)
+    assert tape_sizes(BUILTIN["nested"].make(3)) == (4, 8)
     # product of n: one reduction reading n elements, however many n
-    assert tape_sizes(BUILTIN["product"].build(4)) == (4, 8)
-    assert tape_sizes(BUILTIN["product"].build(64)) == (64, 128)
+    assert tape_sizes(BUILTIN["product"].make(4)) == (4, 8)
+    assert tape_sizes(BUILTIN["product"].make(64)) == (64, 128)
 
 
 # --- budgets -------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ def _n_inputs(target: Target, methods: list[Method]) -> int:
         return found
     if target.point is not None:
         return int(target.point.size)
-    return BUILTIN[target.family].build(target.size).n
+    family = BUILTIN[target.base or target.family].with_options(**target.options)
+    return family.make(target.size).n
 
 
 def summarize(run_dir: Path, target: Target, calls: int | None, plan: Plan,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +20,13 @@ import numpy as np
 
 from ..backends import registry
 from ..errors import UserError
-from ..families import BUILTIN, CustomFunctionError, check_function, load_function
+from ..families import (
+    BUILTIN,
+    CustomFunctionError,
+    FamilyOptionError,
+    check_function,
+    load_function,
+)
 from .verdict import TEXTBOOK_SMALL_N
 
 CONFIG_NAME = "advise.toml"
@@ -74,7 +81,7 @@ class Target:
     backends: tuple[str, ...] = field(default=())
     base: str | None = None
     """The built-in family that ``family`` sets ``options`` of (``sin_tanh_chain:depth=32``)."""
-    options: dict[str, int] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
 
     @property
     def scaled(self) -> bool:
@@ -195,7 +202,7 @@ def _inputs_hint(text: str, size: int | None, point: np.ndarray | None) -> int:
     if family.size_param == "n":
         return size
     try:
-        return family.build(size).n
+        return family.make(size).n
     except Exception:  # a size the family refuses: resolve() says so
         return size or 1
 
@@ -224,22 +231,25 @@ def _builtin(name: str, point, size, scale, backends) -> Target:
     return Target(name, name, size, sizes, family.size_param, backends=backends)
 
 
+def _option_value(text: str) -> object:
+    """A ``key=value`` value as TOML would read it: an integer, a float, a boolean or text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 def _with_options(text: str, name: str, given: str, point, size, scale, backends) -> Target:
-    """``family:key=value,…``: a built-in family with some of its options set."""
-    family = BUILTIN[name]
+    """``family:key=value,…``: a built-in family with some of its options set, checked as a
+    config's ``{ name = …, key = value }`` is."""
     options = {}
     for item in given.split(","):
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if key not in family.options:
-            valid = ", ".join(family.options) or "none"
-            raise AdviceError(f"{text}: {name} has no option {key!r} (its options: {valid})")
-        try:
-            options[key] = int(value) if sep else None
-        except ValueError:
-            options[key] = None
-        if options[key] is None or options[key] < 1:
-            raise AdviceError(f"{text}: {key} must be a positive integer, e.g. {key}="
-                              f"{family.options[key]}")
+        key, _, value = (part.strip() for part in item.partition("="))
+        options[key] = _option_value(value)
+    try:
+        BUILTIN[name].with_options(**options).make(size)
+    except FamilyOptionError as exc:
+        raise AdviceError(f"{text}: {exc}") from None
     target = _builtin(name, point, size, scale, backends)
     label = name + "".join(f"_{key}{value}" for key, value in options.items())
     return replace(target, text=text, family=label, base=name, options=options)
@@ -295,7 +305,10 @@ def _toml(value) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(v)}" for key, v in value.items()) + " }"
     return str(value)
+
 
 
 def write_config(target: Target, plan: Plan, run_dir: Path, command: str) -> Path:
@@ -310,9 +323,6 @@ def write_config(target: Target, plan: Plan, run_dir: Path, command: str) -> Pat
              "[reference]", f"budget_s = {float(plan.reference_s)!r}",
              f"diff_budget_s = {float(plan.reference_s / 3)!r}", "",
              "[run]", "isolate = true", f"memory_mb = {MEMORY_MB}", ""]
-    if target.base is not None:
-        lines += [f"[families.{target.family}]", f"family = {_toml(target.base)}",
-                  *(f"{key} = {value}" for key, value in target.options.items()), ""]
     if target.function is not None:
         lines += [f"[families.{target.family}]", f"function = {_toml(target.function)}"]
         if target.scaled:
@@ -332,7 +342,9 @@ def write_config(target: Target, plan: Plan, run_dir: Path, command: str) -> Pat
     for sizes in groups:
         if kind == "scaling" and not sizes:
             continue
-        lines += ["[[study]]", f"kind = {_toml(kind)}", f"families = {_toml([target.family])}"]
+        family = (target.family if target.base is None
+                  else {"name": target.base, **target.options})
+        lines += ["[[study]]", f"kind = {_toml(kind)}", f"families = {_toml([family])}"]
         if sizes:
             lines.append(f"sizes = {_toml(sizes)}")
         lines += [f"backends = {_toml(list(target.backends))}", ""]

@@ -9,7 +9,7 @@ shape, and the closed-form adjoint); as an ordinary family (any study) it has th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,13 +59,6 @@ class ChainFamily(Family):
 
     chain: Callable[[int, int], Chain] | None = None
 
-    def with_options(self, name: str, **options: int) -> Family:
-        super().with_options(name, **options)  # refuses unknown keys
-        depth = options.get("depth", self.options["depth"])
-        return replace(self, name=name, description=f"{self.name} with depth = {depth}",
-                       options={"depth": depth},
-                       build=lambda size: replace(self.chain(size, depth).problem(),
-                                                  family=name))
 
 
 def _sin_tanh_step(x, ops):
@@ -119,9 +112,10 @@ def _residual_mlp(size: int, depth: int) -> Chain:
 
 def _as_family(name: str, description: str, chain: Callable[[int, int], Chain],
                size_param: str, example_sizes: tuple[int, ...]) -> ChainFamily:
-    return ChainFamily(name, description, lambda size: chain(size, DEFAULT_DEPTH).problem(),
+    return ChainFamily(name, description,
+                       lambda size, depth=DEFAULT_DEPTH: chain(size, depth).problem(),
                        size_param, example_sizes, options={"depth": DEFAULT_DEPTH},
-                       chain=chain)
+                       limits={"depth": (1, 100_000)}, chain=chain)
 
 
 FAMILIES = (

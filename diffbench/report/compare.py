@@ -30,7 +30,7 @@ from .tables import backend_cell, case_cell
 Z = 3.0
 MIN_SAMPLES = 3
 TIMED_CSVS = ("gradient.csv", "scaling.csv")
-IDENTITY = ("study", "family", "size", "backend", "variant")
+IDENTITY = ("study", "family", "family_variant", "size", "backend", "variant")
 """Columns that name a case independently of the config it came from."""
 MACHINE_KEYS = ("cpu", "cores", "machine", "system", "python")
 """What of a manifest's machine description makes two runs' times comparable."""
@@ -81,9 +81,15 @@ def _unranked(row_a: Mapping[str, str], row_b: Mapping[str, str]) -> str:
     return ""
 
 
+def _cell(row: Mapping[str, str], column: str) -> str:
+    """A cell of the case's identity; a run without ``family_variant`` had no options."""
+    value = row.get(column, "")
+    return value or "default" if column == "family_variant" else value
+
+
 def _timed(run_dir: Path) -> dict[tuple[str, ...], Mapping[str, str]]:
     run = RunFiles(run_dir)
-    return {tuple(row.get(c, "") for c in IDENTITY): row
+    return {tuple(_cell(row, c) for c in IDENTITY): row
             for name in TIMED_CSVS for row in run.rows(name)
             if row["status"] == "ok" and row["time_s"] and row["samples"]}
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import format as fmt
-from .tables import backend_cell, case_cell, status_cell
+from .tables import backend_cell, case_cell, family_cell, status_cell
 
 NUMBERS: tuple[tuple[str, Callable[[Mapping[str, str]], str]], ...] = (
     ("setup", lambda row: fmt.seconds(row.get("setup_s"))),
@@ -127,7 +127,7 @@ def _table(rows: Sequence[Mapping[str, str]], title: str, layout: Layout) -> Tab
         if row.get("message") and not layout.inline_notes:
             status += f" [{notes[row['message']]}]"
         case = ([case_cell(row)] if layout.compact
-                else [row["family"], row.get("size") or "–"])
+                else [family_cell(row).replace(",", ", "), row.get("size") or "–"])
         table.add_row(*case, backend_cell(row).replace(",", ", "),
                       *(cell(row) for _, cell in numbers), status,
                       *((Text(row.get("message", "")),) if layout.inline_notes else ()))

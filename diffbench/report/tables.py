@@ -25,9 +25,16 @@ def backend_cell(row: Mapping[str, str]) -> str:
     return row["backend"] if variant in ("", "default") else f"{row['backend']} ({variant})"
 
 
+def family_cell(row: Mapping[str, str]) -> str:
+    """``family``, or ``family (options)`` when the family was given options."""
+    variant = row.get("family_variant") or "default"
+    return row["family"] if variant == "default" else f"{row['family']} ({variant})"
+
+
 def case_cell(row: Mapping[str, str]) -> str:
-    """``family`` or ``family [size]``."""
-    return row["family"] if not row.get("size") else f"{row['family']} [{row['size']}]"
+    """``family`` or ``family [size]`` (with the family's options, if any)."""
+    family = family_cell(row)
+    return family if not row.get("size") else f"{family} [{row['size']}]"
 
 
 def step_summary_table(rows: Sequence[Mapping[str, str]],

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import Config, StudySpec
 from ..deadline import Deadline, TimeUp
-from ..families import Problem
+from ..families import Problem, family_key
 from ..measure.memory import traced_peak
 from ..reference import NoReference, Reference, reference_gradient
 from ..results import read_rows, write_csv
@@ -95,13 +95,15 @@ class Workspace:
         """Take entries another process computed (the parent's references, for a worker)."""
         self._memo.update(entries)
 
-    def problem(self, family: str, size: int | None) -> Problem:
-        return self.memo("problem", family, size,
-                         lambda: self.config.families[family].build(size))
+    def problem(self, family: str, size: int | None, variant: str = "default") -> Problem:
+        """The problem of ``family`` (with its options, by ``variant``: see
+        :func:`diffbench.families.family_key`) at ``size``."""
+        key = family_key(family, variant)
+        return self.memo("problem", key, size, lambda: self.config.families[key].make(size))
 
     def f_peak(self, problem: Problem) -> int:
         """Peak traced bytes of one plain numpy evaluation of f."""
-        return self.memo("f_peak", problem.family, problem.size,
+        return self.memo("f_peak", problem.key, problem.size,
                          lambda: traced_peak(_at_x0(problem)))
 
     def reference(self, problem: Problem) -> Reference:
@@ -123,7 +125,7 @@ class Workspace:
                 return NoReference(f"the reference was not done within {settings.budget_s:g} s"
                                    " (reference.budget_s)")
 
-        found = self.memo("reference", problem.family, problem.size, compute)
+        found = self.memo("reference", problem.key, problem.size, compute)
         if isinstance(found, NoReference):
             raise found
         return found
@@ -157,7 +159,20 @@ class Study:
         spec_family = self.workspace.config.families[family]
         if spec_family.fixed:
             return (None,)
+        if spec_family.pinned_size is not None:
+            return (spec_family.pinned_size,)
         return tuple(self.spec.sizes or spec_family.example_sizes)
+
+    def family_identity(self, family: str) -> dict[str, str]:
+        """The row columns that name the study's family ``family`` (a key of the config's
+        families): its ``family`` name and its options as ``family_variant``."""
+        found = self.workspace.config.families[family]
+        return {"family": found.name, "family_variant": found.variant}
+
+    def problem(self, identity: Mapping[str, Any]) -> Problem:
+        """The problem a case's ``identity`` (family, family_variant, size) names."""
+        return self.workspace.problem(identity["family"], identity["size"],
+                                      identity.get("family_variant") or "default")
 
     def cases(self) -> list[Case]:
         raise NotImplementedError
@@ -169,7 +184,7 @@ class Study:
             for size in dict.fromkeys(self.sizes_for(family)):
                 key = f"{self.index}:{self.kind}:{family}:{size}"
                 label = f"{self.kind} · {sized_name(family, size)}"
-                cases.append(Case(key, label, {"family": family, "size": size}))
+                cases.append(Case(key, label, {**self.family_identity(family), "size": size}))
         return cases
 
     def run(self, case: Case) -> list[dict[str, Any]] | dict[str, list[dict[str, Any]]]:
@@ -206,12 +221,13 @@ class Study:
                 or case.isolate or self.processes > 1)
 
     series_columns: ClassVar[tuple[str, ...]] = ()
-    """With ``family``, the identity columns of a series of increasing sizes (a method, a
-    representation); when set, a size is not attempted once a smaller one of its series
-    ended in ``timeout`` or ``out-of-memory``."""
+    """With ``family`` and ``family_variant``, the identity columns of a series of increasing
+    sizes (a method, a representation); when set, a size is not attempted once a smaller one
+    of its series ended in ``timeout`` or ``out-of-memory``."""
 
     def series(self, identity: Mapping[str, Any]) -> tuple:
-        return tuple(str(identity.get(c, "")) for c in ("family", *self.series_columns))
+        return tuple(str(identity.get(c, ""))
+                     for c in ("family", "family_variant", *self.series_columns))
 
     def by_size(self, cases: list[Case]) -> list[Case]:
         """``cases`` with each series' sizes in increasing order, series in their first order."""

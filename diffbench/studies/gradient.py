@@ -29,8 +29,8 @@ from ..results import append_json_line, file_name, write_arrays
 from .base import Case, Study, sized_name
 
 COLUMNS = (
-    "study", "family", "size", "n_inputs", "backend", "variant", "status", "message",
-    "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
+    "study", "family", "family_variant", "size", "n_inputs", "backend", "variant", "status",
+    "message", "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
     "timing_note", "processes", "process_spread",
     "f_method", "f_time_s", "omega", "f_numpy_time_s", "omega_numpy",
     "peak_bytes", "memory_method", "f_peak_bytes", "rss_peak_bytes", "f_rss_peak_bytes",
@@ -112,8 +112,8 @@ class GradientStudy(Study):
                     if variant != "default":
                         label += f" ({variant})"
                     backend = registry()[spec.name]
-                    identity = {"family": family, "size": size, "backend": spec.name,
-                                "variant": variant}
+                    identity = {**self.family_identity(family), "size": size,
+                                "backend": spec.name, "variant": variant}
                     cases.append(Case(key, label, identity, {"options": dict(spec.options)},
                                       cost=backend.relative_cost(size or 1),
                                       isolate=backend.isolate_by_default))
@@ -147,12 +147,12 @@ class GradientStudy(Study):
 
     def precompute(self, case: Case) -> dict[tuple, Any]:
         """The reference gradient (or why there is none), for the worker to take as it is."""
-        family, size = case.identity["family"], case.identity["size"]
         try:
-            self.workspace.reference(self.workspace.problem(family, size))
+            problem = self.problem(case.identity)
+            self.workspace.reference(problem)
         except Exception:  # the case itself reports it, in its row
-            pass
-        return self.workspace.known("reference", family, size)
+            return {}
+        return self.workspace.known("reference", problem.key, problem.size)
 
     def load(self, case: Case) -> None:
         backend = registry()[case.identity["backend"]]
@@ -166,7 +166,7 @@ class GradientStudy(Study):
         row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
                                "message": ""}
         try:
-            problem = self.workspace.problem(row["family"], row["size"])
+            problem = self.problem(row)
             row["n_inputs"] = problem.n
             backend = registry()[row["backend"]]
             self._measure(problem, backend, case.params["options"], row, case)

@@ -29,19 +29,19 @@ from .base import Case, Study
 EPS = float(np.finfo(float).eps)
 
 SWEEP_COLUMNS = (
-    "study", "family", "size", "component", "point", "rule", "h", "shift", "step", "vanished",
-    "value", "reference", "err", "status", "message",
+    "study", "family", "family_variant", "size", "component", "point", "rule", "h", "shift",
+    "step", "vanished", "value", "reference", "err", "status", "message",
 )
 SUMMARY_COLUMNS = (
-    "study", "family", "size", "component", "point", "rule", "status", "message",
-    "h_opt", "h_opt_low", "h_opt_high", "h_opt_method", "err_min", "err_near",
+    "study", "family", "family_variant", "size", "component", "point", "rule", "status",
+    "message", "h_opt", "h_opt_low", "h_opt_high", "h_opt_method", "err_min", "err_near",
     "slope_roundoff", "slope_truncation",
     "f_value", "d2", "d3", "sigma_eps", "h_theory", "err_theory",
     "sigma_noise", "h_noise", "err_noise",
 )
 METHODS_COLUMNS = (
-    "study", "family", "size", "component", "point", "backend", "variant", "status", "message",
-    "value", "reference", "err", "f_evals", "err_estimate",
+    "study", "family", "family_variant", "size", "component", "point", "backend", "variant",
+    "status", "message", "value", "reference", "err", "f_evals", "err_estimate",
 )
 COMPARED: tuple[tuple[str, dict[str, Any]], ...] = (
     ("central", {}), ("central", {"step": "auto"}), ("numdifftools", {}), ("scipy", {}),
@@ -112,10 +112,9 @@ class StepSweepStudy(Study):
         return self.family_cases()
 
     def run(self, case: Case) -> dict[str, list[dict[str, Any]]]:
-        family, size = case.identity["family"], case.identity["size"]
-        head = {"study": self.kind, "family": family, "size": size}
+        head = {"study": self.kind, **case.identity}
         try:
-            problem = self.workspace.problem(family, size)
+            problem = self.problem(case.identity)
             found = self.workspace.reference(problem)
         except NoReference as exc:
             return {self.csv_name: [{**head, "status": "no-reference", "message": str(exc)}]}

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 REPRESENTATIONS = ("tree", "dag", "cse", "tape", "count_ops")
 COLUMNS = (
-    "study", "family", "size", "n_inputs", "representation", "status", "message",
-    "nodes_f", "nodes_df", "ratio", "diff_s", "measure_s",
+    "study", "family", "family_variant", "size", "n_inputs", "representation", "status",
+    "message", "nodes_f", "nodes_df", "ratio", "diff_s", "measure_s",
 )
 
 
@@ -102,12 +102,12 @@ class SwellStudy(Study):
             from ..backends import sympy_derivation  # noqa: F401
 
     def run(self, case: Case) -> list[dict[str, Any]]:
-        family, size = case.identity["family"], case.identity["size"]
+        size = case.identity["size"]
         representation = case.identity["representation"]
         row: dict[str, Any] = {"study": self.kind, **case.identity, "status": "ok",
                                "message": ""}
         try:
-            problem = self.workspace.problem(family, size)
+            problem = self.problem(case.identity)
             row["n_inputs"] = problem.n
             if representation == "tape":
                 start = time.perf_counter()
@@ -116,7 +116,7 @@ class SwellStudy(Study):
             else:
                 from ..backends.sympy_derivation import derive
 
-                derivation = self.workspace.memo("derivation", family, size,
+                derivation = self.workspace.memo("derivation", problem.key, size,
                                                  lambda: derive(problem))
                 nodes_f, nodes_df, diff_s, measure_s = MEASURES[representation](derivation)
         except Exception as exc:  # one failing case is a row, never a crash of the run
