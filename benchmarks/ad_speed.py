@@ -159,7 +159,7 @@ def rosenbrock_timings(n: int, samples: int, baseline: ModuleType | None) -> dic
 
 
 def mlp_timings(width: int, samples: int, baseline: ModuleType | None) -> dict[str, float]:
-    problem = BUILTIN["mlp"].build(width)
+    problem = BUILTIN["mlp"].make(width)
     return gradient_timings(f"mlp, width {width} ({problem.n:,} inputs)", problem.fn,
                             problem.x0, samples,
                             engine_gradients(problem.fn, problem.x0, baseline))

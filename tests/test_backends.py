@@ -197,7 +197,7 @@ def test_reverse_backend_matches_reference_and_reports_its_tape():
 
 @pytest.mark.parametrize(("name", "size"), [("rosenbrock", 50), ("mlp", 8), ("nested", 4)])
 def test_reverse_replay_is_the_recording_engine(name, size):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     reverse = registry()["reverse"]
     recorded = reverse.prepare(problem).gradient(problem.x0.copy())
     replay = reverse.prepare(problem, replay=True)

@@ -75,7 +75,7 @@ def test_the_peers_config_compares_four_methods_up_to_a_million_inputs(checkout_
                                                           "autograd", "torch"]
         assert dict(study.backends[1].options) == {"replay": True}
         assert dict(study.backends[3].options) == {"value": True}
-    largest = {study.families[0]: BUILTIN[study.families[0]].build(max(study.sizes)).n
+    largest = {study.families[0]: BUILTIN[study.families[0]].make(max(study.sizes)).n
                for study in scaling}
     assert largest["rosenbrock"] == 10**6
     assert largest["mlp"] >= 10**6

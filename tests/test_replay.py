@@ -35,9 +35,16 @@ def assert_replay_is_recording(f, points, **options):
 # ---- bitwise the recording engine ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "size"), FAMILY_CASES)
+REFUSED = {"lstm": "a cotangent of the LSTM's extra parameters enters the traced program as a "
+                   "value of the example, so the check trace differs and replay refuses"}
+
+
+@pytest.mark.parametrize(("name", "size"), [
+    pytest.param(name, size, marks=pytest.mark.xfail(
+        reason=REFUSED[name], raises=ad.ReplayError, strict=True)) if name in REFUSED
+    else (name, size) for name, size in FAMILY_CASES])
 def test_replay_is_the_recording_engine_on_every_family(name, size):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     x0 = problem.x0
     rng = np.random.default_rng(0)
     points = [x0, x0 * rng.uniform(0.9, 1.1, x0.shape), x0]
@@ -122,7 +129,7 @@ buffers, used when it broadcasts a stride-0 operand)."""
 @pytest.mark.parametrize(("name", "size"), [("rosenbrock", 100_000), ("mlp", 256),
                                             ("product", 100_000), ("sin_tanh_chain", 100_000)])
 def test_no_new_arrays_after_warm_up(name, size):
-    problem = BUILTIN[name].build(size)
+    problem = BUILTIN[name].make(size)
     replay = ad.compile(lambda x: problem.fn(x, ad), problem.x0)
     x = problem.x0 * 1.01
     assert x.nbytes >= 2 * SCRATCH
@@ -216,7 +223,7 @@ def test_retain_grad_is_refused():
 
 
 def test_a_large_input_is_read_in_place_and_left_as_it_was():
-    problem = BUILTIN["mlp"].build(128)  # 16,512 inputs: read in place, gradient handed over
+    problem = BUILTIN["mlp"].make(128)  # 16,512 inputs: read in place, gradient handed over
     f = lambda x: problem.fn(x, ad)  # noqa: E731
     replay = ad.compile(f, problem.x0, value=True)
     assert replay.program.rebind_x and replay.program.handover
