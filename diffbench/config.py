@@ -272,14 +272,17 @@ def _check_scaling(entry: _Section, spec: str, fn, make_point, size: int, cap_s:
     _check_at(entry, spec, fn, point, cap_s)
 
 
-def _backends(section: _Section) -> tuple[BackendSpec, ...]:
-    available = registry()
-    items = section.get("backends", list, required=True)
+def _named_items(section: _Section, field: str, noun: str, known: Mapping[str, object],
+                 valid: str) -> list[tuple[str, str, dict[str, Any], bool]]:
+    """The entries of the list ``field``, each a name or a table ``{ name = …, option = value
+    }``, as (key, name, options, given as a table); refuses an empty list, another kind of
+    entry and a name not in ``known`` (``valid`` lists the names to choose from)."""
+    items = section.get(field, list, required=True)
     if not items:
-        section.fail("must not be empty", "backends")
-    specs = []
+        section.fail("must not be empty", field)
+    entries = []
     for i, item in enumerate(items):
-        key = f"backends[{i}]"
+        key = f"{field}[{i}]"
         if isinstance(item, str):
             name, options = item, {}
         elif isinstance(item, dict):
@@ -287,11 +290,20 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
             name = table.get("name", str, required=True)
             options = {k: v for k, v in item.items() if k != "name"}
         else:
-            section.fail(f"expected a backend name or a table, got {_describe(item)}", key)
-        if name not in available:
-            near = difflib.get_close_matches(name, list(available), n=1)
+            section.fail(f"expected a {noun} name or a table, got {_describe(item)}", key)
+        if name not in known:
+            near = difflib.get_close_matches(name, list(known), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            section.fail(f"unknown backend {name!r}{hint}; valid: {', '.join(available)}", key)
+            section.fail(f"unknown {noun} {name!r}{hint}; valid: {valid}", key)
+        entries.append((key, name, options, isinstance(item, dict)))
+    return entries
+
+
+def _backends(section: _Section) -> tuple[BackendSpec, ...]:
+    available = registry()
+    specs = []
+    for key, name, options, _ in _named_items(section, "backends", "backend", available,
+                                              ", ".join(available)):
         backend = available[name]
         for option, value in options.items():
             if option not in backend.options:
@@ -328,26 +340,13 @@ def _families(section: _Section, families: dict[str, Family]) -> list[str]:
     ``{ name = "gmm", d = 10 }`` whose options are checked and whose family, bound to them, is
     added to ``families`` under ``gmm(d=10)``.  Refuses a family given twice with the same
     options (defaults filled in)."""
-    items = section.get("families", list, required=True)
-    if not items:
-        section.fail("must not be empty", "families")
     keys: list[str] = []
     seen: list[tuple[str, dict[str, Any]]] = []
-    for i, item in enumerate(items):
-        key = f"families[{i}]"
-        if isinstance(item, str):
-            name, options = item, {}
-        elif isinstance(item, dict):
-            table = _Section(item, section.file, section.key(key))
-            name = table.get("name", str, required=True)
-            options = {k: v for k, v in item.items() if k != "name"}
-        else:
-            section.fail(f"expected a family name or a table, got {_describe(item)}", key)
-        if name not in families:
-            near = difflib.get_close_matches(name, list(families), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            section.fail(f"unknown family {name!r}{hint}; valid: "
-                         f"{', '.join(k for k, f in families.items() if not f.chosen)}", key)
+    tables: list[bool] = []
+    valid = ", ".join(k for k, f in families.items() if not f.chosen)
+    for key, name, options, table in _named_items(section, "families", "family", families,
+                                                  valid):
+        tables.append(table)
         try:
             family = families[name].with_options(**options)
         except FamilyOptionError as exc:
@@ -355,8 +354,8 @@ def _families(section: _Section, families: dict[str, Family]) -> list[str]:
         effective = (family.name, family.effective_options())
         if effective in seen:
             first = seen.index(effective)
-            same = " with the same options (defaults filled in)" if options or \
-                not isinstance(items[first], str) else ""
+            same = (" with the same options (defaults filled in)" if options or tables[first]
+                    else "")
             section.fail(f"{name!r} appears twice{same} (first at families[{first}])", key)
         seen.append(effective)
         families.setdefault(family.key, family)
