@@ -278,9 +278,11 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
         reason = f"not attempted: the time of {options.stop_key} was spent"
     if reason is not None:
         return {study.csv_name: [study.failure_row(case, "skipped", reason)]}
-    spent = {study.csv_name: [study.failure_row(
-        case, "skipped", f"not attempted: the time of {options.stop_key} was spent on its "
-                         "reference")]}
+    def spent() -> dict[str, list[dict]]:
+        return {study.csv_name: [study.failure_row(
+            case, "skipped", f"not attempted: the time of {options.stop_key} was spent on its "
+                             "reference")]}
+
     clock = Deadline(_time_left(options), "")
     try:
         with clock:
@@ -288,11 +290,11 @@ def _run_case(study: Study, case: Case, isolator: Isolator,
     except TimeUp as exc:
         if not clock.owns(exc):
             raise
-        return spent
+        return spent()
     budget, key = study.workspace.config.timing.budget_s, BUDGET_KEY
     left = _time_left(options)
     if left < MIN_CASE_S:
-        return spent
+        return spent()
     if left < budget:  # to a tenth of a second below, so that the message reads plainly
         budget, key = math.floor(left * 10) / 10, f"the time left of {options.stop_key}"
     if not study.isolated(case):
