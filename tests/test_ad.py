@@ -257,6 +257,7 @@ RULE_CASES = {
     "where": (lambda ops, x, y: ops.where(x > y, x * y, y), [(4,), (4,)], False),
     "where broadcast": (lambda ops, x, y: ops.where(x > 0, x, y), [(2, 3), ()], False),
     "sum": (lambda ops, x: ops.sum(x), [(2, 3)], False),
+    "astype": (lambda ops, x: ops.sin(ops.astype(x, np.float64)), [(3,)], False),
     "sum axis 0": (lambda ops, x: ops.sum(x, axis=0), [(2, 3)], False),
     "sum axis -1": (lambda ops, x: ops.sum(x, axis=-1), [(2, 3, 2)], False),
     "sum axes": (lambda ops, x: ops.sum(x, axis=(0, 2)), [(2, 3, 2)], False),
@@ -495,6 +496,7 @@ STEPS = {
     "mean": _reduce("mean"),
     "prod": _reduce("prod"),
     "reshape": _reshape,
+    "astype": lambda ops, a, b, k: ops.astype(a, np.float64),
     # two traced arguments, which may be one value read twice
     "add": lambda ops, a, b, k: a + b,
     "subtract": lambda ops, a, b, k: a - b,

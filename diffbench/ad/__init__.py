@@ -130,6 +130,13 @@ def reshape(x: object, shape: int | tuple[int, ...]) -> object:
     return apply("reshape", x, shape)
 
 
+def astype(x: object, dtype: object) -> object:
+    """``x``'s values in the float ``dtype``; the cotangent is cast back to ``x``'s dtype."""
+    if type(x) is Box:
+        return x.tape.record("astype", FIRST, x, np.dtype(dtype))
+    return apply("astype", x, dtype)
+
+
 def detach(x: object) -> object:
     """``x``'s value as a constant the tape does not follow: no cotangent flows back through
     it (a read-only view of a traced array; anything else as it is)."""

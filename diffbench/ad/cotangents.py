@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from types import SimpleNamespace
 
+import ml_dtypes
 import numpy as np
 
 from diffbench.ad.numeric import FLOAT64
@@ -131,16 +132,16 @@ class Cotangents:
         """The largest total of owned bytes so far."""
         return max(self._peak, self.live)
 
-    def result(self, i: int) -> np.ndarray:
-        """Value ``i``'s cotangent as an array of its shape for the caller to keep (zeros if
-        nothing reached it); the store gives the slot up."""
+    def result(self, i: int, dtype: object = np.float64) -> np.ndarray:
+        """Value ``i``'s cotangent as an array of its shape for the caller to keep (zeros of
+        ``dtype`` if nothing reached it); the store gives the slot up."""
         if self.pending and i in self.pending:
             self._settle(i)
         g = self.slots[i]
         shape = self.shapes[i]
         self.slots[i] = None
         if g is None:
-            return self.ns.zeros(shape)
+            return self._zeros(shape, dtype)
         if self.owned[i]:
             self.owned[i] = False
             return g
@@ -155,6 +156,7 @@ class Cotangents:
         ``x[k:]``: each row written once, never zeroed)."""
         old = self.slots[i]
         shape = self.shapes[i]
+        dtype = getattr(value, "dtype", np.float64)
         rows = _rows(index, shape)
         pending = self.pending.get(i) if self.pending else None
         if pending is not None:
@@ -171,18 +173,18 @@ class Cotangents:
         basic = rows is not None or is_basic(index)
         if old is None and basic:
             if rows is not None and self.ns is FLOAT64 and _large(shape):
-                buffer = self._empty(shape)
+                buffer = self._empty(shape, dtype)
                 if rows != (0, shape[0]):
                     self.pending[i] = rows
             else:
-                buffer = self._zeros(shape)
+                buffer = self._zeros(shape, dtype)
             buffer[index] = value
             self.slots[i] = buffer
             self.owned[i] = True
             self.live += buffer.nbytes
             return
         if not self.owned[i]:
-            buffer = self._zeros(shape) if old is None else self._copy(old, shape)
+            buffer = self._zeros(shape, dtype) if old is None else self._copy(old, shape)
             self.slots[i] = buffer
             self.owned[i] = True
             self.live += buffer.nbytes
@@ -202,11 +204,11 @@ class Cotangents:
 
     # ---- the buffers the store makes (a replay makes them in its program) ------------------
 
-    def _zeros(self, shape: tuple[int, ...]) -> object:
-        return self.ns.zeros(shape)
+    def _zeros(self, shape: tuple[int, ...], dtype: object) -> object:
+        return self.ns.zeros(shape) if self.ns is not FLOAT64 else np.zeros(shape, dtype)
 
-    def _empty(self, shape: tuple[int, ...]) -> object:
-        return np.empty(shape)
+    def _empty(self, shape: tuple[int, ...], dtype: object) -> object:
+        return np.empty(shape, dtype)
 
     def _copy(self, g: object, shape: tuple[int, ...]) -> object:
         """A new buffer holding ``g`` spread to ``shape``."""
@@ -220,12 +222,24 @@ def unbroadcast(c: object, shape: tuple[int, ...]) -> object:
     """
     extra = np.ndim(c) - len(shape)
     if extra > 0:
-        c = np.sum(c, axis=tuple(range(extra)))
+        c = _sum(c, tuple(range(extra)), False)
     offset = len(shape) - np.ndim(c)
     stretched = tuple(k for k, n in enumerate(np.shape(c)) if n != 1 and shape[offset + k] == 1)
     if stretched:
-        c = np.sum(c, axis=stretched, keepdims=True)
+        c = _sum(c, stretched, True)
     return c
+
+
+_NARROW = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
+
+
+def _sum(c: object, axis: tuple[int, ...], keepdims: bool) -> object:
+    """``np.sum``; a 16-bit float accumulates in float32 and is rounded back once (numpy's own
+    float16 sum does so, ml_dtypes' bfloat16 sum adds left to right in bfloat16)."""
+    dtype = getattr(c, "dtype", None)
+    if dtype in _NARROW:
+        return np.sum(c, axis=axis, keepdims=keepdims, dtype=np.float32).astype(dtype)
+    return np.sum(c, axis=axis, keepdims=keepdims)
 
 
 def is_basic(index: object) -> bool:

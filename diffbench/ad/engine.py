@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from diffbench.ad.cotangents import Cotangents
-from diffbench.ad.numeric import FLOAT64, MPMATH, namespace_of
+from diffbench.ad.numeric import FLOAT64, FLOATS, MPMATH, namespace_of
 from diffbench.ad.rules import ELEMENTWISE, RULES
 
 
@@ -229,13 +229,19 @@ class Tape:
                        shape) for op, links, shape in self._records)
 
     def leaf(self, value: object) -> Box:
-        """A new input: float64 values, or an object array of ``mpf`` (the mpmath namespace)."""
+        """A new input: an array of a float dtype (float64, float32, float16, bfloat16; any
+        other is made float64), or an object array of ``mpf`` (the mpmath namespace)."""
         ns = namespace_of(value)
         if self.ns is None:
             self.ns, self._ops = ns, _OPS[ns.name]
         elif ns is not self.ns:
             raise ValueError(f"a {ns.name} input on a {self.ns.name} tape: use one number type")
-        value = np.asarray(value, dtype=object if ns is MPMATH else np.float64)
+        if ns is MPMATH:
+            value = np.asarray(value, dtype=object)
+        else:
+            value = np.asarray(value)
+            if value.dtype not in FLOATS:
+                value = value.astype(np.float64)
         box = self.push("input", (), value)
         box._grad = None
         self.leaves.append(weakref.ref(box))
@@ -359,7 +365,8 @@ class Tape:
         records = self._records
         shapes = list(map(_SHAPE, records))
         cotangents = self._cotangents(shapes)
-        cotangents.seed(output.index, _seed(self.ns, seed, shapes[output.index]))
+        cotangents.seed(output.index, _seed(self.ns, seed, shapes[output.index],
+                                            getattr(output.value, "dtype", None)))
         drop_records = release and not retain_graph
         for i in range(output.index, -1, -1):  # newest first
             g = cotangents.take(i)
@@ -383,7 +390,7 @@ class Tape:
         for reference in self.leaves:
             leaf = reference()
             if leaf is not None:
-                leaf._grad = cotangents.result(leaf.index)
+                leaf._grad = cotangents.result(leaf.index, leaf.value.dtype)
 
 
 class _Retained:
@@ -402,15 +409,22 @@ class _Retained:
         return self.vjp(g)
 
 
-def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...]) -> object:
+def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...], dtype: object) -> object:
+    """The output's cotangent, in the output's dtype (float64 where it has none)."""
+    if ns is MPMATH:
+        dtype = object
+    elif dtype not in FLOATS:
+        dtype = np.float64
     if seed is None:
         if math.prod(shape) != 1:
             raise ValueError(
                 f"backward of an output of shape {shape} needs a seed of that shape "
                 "(the output's cotangent), as in PyTorch"
             )
-        return ns.one if shape == () else ns.zeros(shape) + ns.one
-    seed = np.asarray(seed, dtype=object if ns is MPMATH else np.float64)
+        if ns is MPMATH:
+            return ns.one if shape == () else ns.zeros(shape) + ns.one
+        return np.ones(shape, dtype)[()]
+    seed = np.asarray(seed, dtype=dtype)
     if seed.shape != shape:
         raise ValueError(f"seed of shape {seed.shape} for an output of shape {shape}")
     return seed
@@ -463,7 +477,8 @@ class GradientFunction:
         out = self.f(box)
         self.last_tape = tape
         if type(out) is not Box:
-            gradient = tape.ns.zeros(box.value.shape)
+            gradient = (tape.ns.zeros(box.value.shape) if tape.ns is MPMATH
+                        else np.zeros(box.value.shape, box.value.dtype))
             return (out, gradient) if self.with_value else gradient
         if getattr(out.value, "size", 1) != 1:
             raise ValueError(

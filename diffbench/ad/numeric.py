@@ -1,6 +1,6 @@
 """The two number types the engine runs on, as namespaces that the tape and the rules call.
 
-``FLOAT64`` wraps numpy and ``MPMATH`` wraps :mod:`diffbench.ops.mpmath_ops` (object arrays of
+``FLOAT64`` wraps numpy (its arrays may be of any float dtype: float32, float16, bfloat16 too) and ``MPMATH`` wraps :mod:`diffbench.ops.mpmath_ops` (object arrays of
 ``mpf``).  Each provides the ops contract, the operators as functions (so the tape can run any
 op by name), and the few names the engine and rules need besides: ``square``, ``sign``,
 ``zeros`` and ``one``.  FLOAT64's ``sum`` is ``np.add.reduce``, which ``np.sum`` calls after
@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 from types import ModuleType, SimpleNamespace
 
+import ml_dtypes
 import mpmath
 import numpy as np
 
@@ -37,9 +38,13 @@ def _mpf_zeros(shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape, mpmath.mpf(0), dtype=object)
 
 
+def _astype(x: object, dtype: object) -> np.ndarray:
+    return np.astype(x if hasattr(x, "dtype") else np.asarray(x), dtype, copy=False)
+
+
 FLOAT64 = _namespace(
     "float64", np, sum=np.add.reduce, square=np.square, sign=np.sign, zeros=np.zeros,
-    one=np.float64(1.0),
+    one=np.float64(1.0), astype=_astype,
 )
 MPMATH = _namespace(
     "mpmath", mpmath_ops, square=lambda x: x * x, sign=np.frompyfunc(mpmath.sign, 1, 1),
@@ -48,6 +53,8 @@ MPMATH = _namespace(
 
 
 _OBJECT = np.dtype(object)
+FLOATS = frozenset(np.dtype(t) for t in (np.float64, np.float32, np.float16, ml_dtypes.bfloat16))
+"""The dtypes the FLOAT64 namespace runs in (an input of another dtype is made float64)."""
 
 
 def namespace_of(*values: object) -> SimpleNamespace:

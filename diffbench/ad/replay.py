@@ -316,6 +316,11 @@ class _Program:
             result = np.asarray(np.where(condition, a, b))
             self._append(_where, (condition, a, b, result), {}, (result,))
             return self.sym(result)
+        if func is np.astype:
+            if np.dtype(concrete[1]) != concrete[0].dtype:
+                raise ReplayError(f"ad.compile replays float64 only: astype to "
+                                  f"{np.dtype(concrete[1])}")
+            return args[0]
         if func in _WITH_OUT:
             result = np.asarray(func(*concrete, **kwargs))
             self._append(func, concrete, {**kwargs, "out": result}, (result,))
@@ -376,7 +381,7 @@ class _SymbolCotangents(Cotangents):
         super().__init__(ns, shapes)
         self.program = program
 
-    def result(self, i: int) -> object:
+    def result(self, i: int, dtype: object = np.float64) -> object:
         if self.pending and i in self.pending:
             self._settle(i)
         g = self.slots[i]
@@ -387,10 +392,10 @@ class _SymbolCotangents(Cotangents):
             return g
         return np.broadcast_to(g, self.shapes[i])
 
-    def _zeros(self, shape):
+    def _zeros(self, shape, dtype):
         return self.program.zeros(shape)
 
-    def _empty(self, shape):
+    def _empty(self, shape, dtype):
         return self.program.sym(np.zeros(shape))  # every entry is written before it is read
 
     def _copy(self, g, shape):

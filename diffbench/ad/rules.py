@@ -151,6 +151,7 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
     # ---- structure -------------------------------------------------------------------------
     "getitem": (lambda ns, ans, x, index: lambda g: Indexed(index, g),),
     "reshape": (lambda ns, ans, x, shape: lambda g, s=np.shape(x): np.reshape(g, s),),
+    "astype": (lambda ns, ans, x, dtype: lambda g, d=x.dtype: ns.astype(g, d),),
 }
 """The vector-Jacobian product of every op, by op name and argument index."""
 

@@ -32,7 +32,12 @@ PRODUCTS: tuple[str, ...] = ("dot", "matmul")
 STRUCTURE: tuple[str, ...] = ("reshape",)
 """Functions that move entries without computing: ``reshape(x, shape)``."""
 
-CONTRACT: tuple[str, ...] = UNARY + BINARY + SELECTION + REDUCTIONS + PRODUCTS + STRUCTURE
+CONVERSION: tuple[str, ...] = ("astype",)
+"""``astype(x, dtype)``: ``x``'s values in a float dtype (numpy's name); a namespace of exact
+numbers (mpmath, SymPy: ``EXACT = True``) has no working precision and returns ``x``."""
+
+CONTRACT: tuple[str, ...] = (UNARY + BINARY + SELECTION + REDUCTIONS + PRODUCTS + STRUCTURE
+                             + CONVERSION)
 """Functions every ops namespace provides (besides operators, indexing and broadcasting)."""
 
 ARITY: dict[str, int] = {

@@ -13,6 +13,9 @@ import numpy as np
 
 from diffbench.ops import UNARY
 
+EXACT = True
+"""Values are exact at the working precision: ``astype`` keeps them (see ``ops.precision``)."""
+
 _SPELLING = {"arctan": "atan", "abs": "fabs"}
 """The functions of the op list that mpmath names differently."""
 
@@ -65,6 +68,11 @@ def minimum(a, b):
     """Elementwise min; at a tie the first argument is returned, as numpy does."""
     a, b = np.broadcast_arrays(_mpf(a), _mpf(b))
     return where(a <= b, a, b)
+
+
+def astype(x, dtype):
+    """``x`` itself: mpf values have no float dtype to be cast to."""
+    return x
 
 
 # Reductions, products and reshapes work on object arrays as they are.

@@ -20,6 +20,10 @@ from sympy.codegen.cfunctions import log1p as _log1p
 from diffbench.ops import ARITY
 
 
+EXACT = True
+"""Expressions are exact: ``astype`` keeps them (see ``ops.precision``)."""
+
+
 class SymbolicArray(np.ndarray):
     """An object array whose ``< <= > >=`` return object arrays of SymPy relationals."""
 
@@ -79,6 +83,11 @@ def _elementwise(name: str) -> Callable[..., object]:
 
 
 globals().update({name: _elementwise(name) for name in ARITY})
+
+def astype(x, dtype):
+    """``x`` itself: an expression has no float dtype to be cast to."""
+    return x
+
 
 # Reductions, products and reshapes work on object arrays as they are.
 from numpy import dot, matmul, mean, prod, reshape, sum  # noqa: A004, E402, F401

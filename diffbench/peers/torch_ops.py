@@ -5,8 +5,9 @@ torch's operators refuse beside a tensor that requires grad.  :class:`TorchArray
 and turns such operands into tensors (``torch.from_numpy``: shared memory, no copy) before it
 calls torch's own operator; the functions below unwrap their arguments the same way and wrap
 their results; the elementwise functions of :data:`diffbench.ops.UNARY` are torch's own, by the
-same names.  Invariants: every wrapped value is a float64 tensor, or a bool tensor from a
-comparison; Python scalars stay scalars, which torch combines without changing the dtype.
+same names.  Invariants: every wrapped value is a float tensor (float64 unless ``astype`` made
+it another), or a bool tensor from a comparison; Python scalars stay scalars, which torch
+combines without changing the dtype.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def tensor(value: object) -> object:
     if type(value) is TorchArray:
         return value.t
     if isinstance(value, np.ndarray):
+        if value.dtype.name == "bfloat16":  # torch does not read ml_dtypes' bfloat16
+            return torch.from_numpy(value.astype(np.float32)).to(torch.bfloat16)
         return torch.from_numpy(np.ascontiguousarray(value))
     return value
 
@@ -166,6 +169,16 @@ def dot(a: object, b: object) -> TorchArray:
         raise ValueError(f"dot takes operands of at most 2 dimensions, got shapes "
                          f"{tuple(ta.shape)} and {tuple(tb.shape)}: use matmul")
     return TorchArray(torch.matmul(ta, tb))
+
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+          "bfloat16": torch.bfloat16}
+"""torch's dtype of each numpy (or ml_dtypes) float dtype, by name."""
+
+
+def astype(x: object, dtype: object) -> TorchArray:
+    """``x``'s values in the float ``dtype`` (a numpy or ml_dtypes dtype)."""
+    return TorchArray(_as_tensor(x).to(DTYPES[np.dtype(dtype).name]))
 
 
 def reshape(x: object, shape: int | tuple[int, ...]) -> TorchArray:
