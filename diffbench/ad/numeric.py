@@ -1,9 +1,10 @@
 """The two number types the engine runs on, as namespaces that the tape and the rules call.
 
-``FLOAT64`` wraps numpy (its arrays may be of any float dtype: float32, float16, bfloat16 too) and ``MPMATH`` wraps :mod:`diffbench.ops.mpmath_ops` (object arrays of
-``mpf``).  Each provides the ops contract, the operators as functions (so the tape can run any
-op by name), and the few names the engine and rules need besides: ``square``, ``sign``,
-``zeros`` and ``one``.  FLOAT64's ``sum`` is ``np.add.reduce``, which ``np.sum`` calls after
+``FLOAT64`` wraps numpy (arrays of any float dtype: float64, float32, float16, bfloat16) and
+``MPMATH`` wraps :mod:`diffbench.ops.mpmath_ops` (object arrays of ``mpf``).
+Each provides the ops contract, the operators as functions (so the tape can run any op by
+name), and the few names the engine and rules need besides: ``square``, ``sign``, ``zeros``
+and ``one``.  FLOAT64's ``sum`` is ``np.add.reduce``, which ``np.sum`` calls after
 checking its arguments.
 """
 
