@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .backends import registry
+from .backends.base import PRECISION_OPTIONS
 from .errors import UserError, read_utf8
 from .families import (
     BUILTIN,
@@ -33,6 +34,7 @@ from .families import (
     point_at,
     scaling_family,
 )
+from .ops import precision
 
 
 class ConfigError(UserError):
@@ -310,14 +312,19 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
                 valid = ", ".join(backend.options) or "none"
                 section.fail(f"backend {name!r} has no option {option!r} (valid: {valid})",
                              f"{key}.{option}")
-            check_type(value, type(backend.options[option]),
-                       lambda m, k=f"{key}.{option}": section.fail(m, k))
+            if backend.options[option] is not None:  # a precision option: checked below
+                check_type(value, type(backend.options[option]),
+                           lambda m, k=f"{key}.{option}": section.fail(m, k))
             allowed = backend.choices.get(option)
             if allowed is not None and value not in allowed:
                 section.fail(f"backend {name!r} option {option!r} must be one of "
                              f"{', '.join(map(repr, allowed))}; got {value!r}",
                              f"{key}.{option}")
         effective = {**backend.options, **options}
+        wrong = precision.check(*(effective.get(option, default)
+                                  for option, default in PRECISION_OPTIONS.items()))
+        if wrong is not None:
+            section.fail(f"backend {name!r}: {wrong[0]}", f"{key}.{wrong[1]}")
         for j, earlier in enumerate(specs):
             if earlier.name == name and {**backend.options, **earlier.options} == effective:
                 settings = ", ".join(f"{k} = {json.dumps(v)}" for k, v in effective.items())

@@ -19,7 +19,7 @@ from pathlib import Path
 from .errors import UserError, read_utf8
 
 STATUSES = ("ok", "error", "timeout", "out-of-memory", "unsupported", "no-reference", "nan",
-            "skipped")
+            "overflow", "skipped")
 """Every status a row can have; anything but ``ok`` comes with a message."""
 
 _CASE = ("study", "family", "size", "status", "message")

@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..families import Chain, Problem
+from ..ops.precision import Precision
 
 if TYPE_CHECKING:
     from ..ad.checkpointing import Schedule
+
+PRECISION_OPTIONS: dict[str, Any] = {"dtype": "float64", "accumulate": None, "loss_scale": None}
+"""The precision options a backend may take, with their defaults (see ``ops.precision``)."""
 
 STATS_COLUMNS = frozenset({
     "f_evals", "tape_len", "cotangent_peak_bytes", "expr_nodes", "build_s", "diff_s", "cse_s",
@@ -38,6 +42,8 @@ class Prepared:
 
     function_method: str = "numpy"
     has_gradient_mp: bool = False
+    scale: float = 1.0
+    """The loss scale S of the last gradient (1: none): it is that of S·f, divided by S."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
@@ -56,6 +62,10 @@ class Prepared:
         raise NotImplementedError(f"{type(self).__name__} has no high-precision gradient")
 
     def error_estimates(self) -> np.ndarray | None:
+        return None
+
+    def scaled_gradient(self) -> np.ndarray | None:
+        """The last gradient of S·f as computed, before the division by S (None: unscaled)."""
         return None
 
     def stats(self) -> dict[str, Any]:
@@ -96,6 +106,10 @@ class Backend:
     choices: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
     """For options that take one of a few values: option → the values accepted."""
     memory_method: ClassVar[str] = "tracemalloc"
+    precision_options: ClassVar[tuple[str, ...]] = ()
+    """The options of ``PRECISION_OPTIONS`` the method takes (``dtype``, and ``accumulate`` and
+    ``loss_scale`` where it has mixed precision); ``prepare`` then gets the problem lowered
+    to the precision (:func:`diffbench.families.lowered`) and ``precision``, a ``Precision``."""
     isolate_by_default: ClassVar[bool] = False
     """Run every case in a child process with a time budget and a memory cap, even without
     ``--isolate`` (for methods that can explode, such as symbolic differentiation)."""
@@ -131,6 +145,11 @@ class Backend:
         """Peak extra bytes of one evaluation of f as this backend runs it, measured like
         :meth:`measure_memory` (for backends whose ``memory_method`` is their own)."""
         raise NotImplementedError
+
+
+def precision_of(options: Mapping[str, Any]) -> Precision:
+    """The precision that a case's backend ``options`` ask for (float64 by default)."""
+    return Precision(*(options.get(key, default) for key, default in PRECISION_OPTIONS.items()))
 
 
 def variant_label(options: Mapping[str, Any]) -> str:

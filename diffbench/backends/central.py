@@ -7,7 +7,9 @@ the Neville tableau with the smallest error estimate is taken, with that estimat
 
 Every difference is ``measure.differences.real_difference`` with the rule ``central-exact``: the
 step is made exact as (x + h) − x.  x is perturbed in place, one component at a time, and
-restored (``coordinate_section``): a gradient makes no copy of x.
+restored (``coordinate_section``): a gradient makes no copy of x.  ``dtype``: f runs in that
+dtype (the problem comes lowered), eps is the dtype's, and x + h is rounded to the dtype before
+the step is taken from it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..families import Problem, coordinate_section
 from ..measure.differences import real_difference
+from ..ops.precision import DTYPES, NATIVE, Precision, eps
 from .base import Backend, Prepared
 
 EPS = np.finfo(float).eps
@@ -28,12 +31,13 @@ FIRST_STEP = 0.2
 """h_0 of the auto step, relative to max(1, |x_i|): f is assumed smooth on that scale."""
 
 
-def central_step(x: float) -> float:
+def central_step(x: float, eps: float = EPS) -> float:
     """The textbook step h = eps^(1/3) · max(1, |x|) at the point ``x``."""
-    return EPS ** (1.0 / 3.0) * max(1.0, abs(x))
+    return eps ** (1.0 / 3.0) * max(1.0, abs(x))
 
 
-def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
+def richardson(g: Callable[[float], float], x: float, eps: float = EPS,
+               snap: Callable[[float], float] = float) -> tuple[float, float]:
     """g'(x) and an estimate of its absolute error, from ``LEVELS`` central differences.
 
     Column j of the tableau removes the h^(2j) term.  An entry's error estimate is the larger
@@ -44,9 +48,9 @@ def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
     table: list[list[float]] = []
     best, best_error, largest = float("nan"), float("inf"), 0.0
     for i in range(LEVELS):
-        estimate = real_difference(g, x, "central-exact", h)
+        estimate = real_difference(g, x, "central-exact", h, snap)
         largest = max(largest, estimate.scale)
-        roundoff = EPS * largest / estimate.step
+        roundoff = eps * largest / estimate.step
         row = [estimate.value]
         factor = RATIO**2
         for j in range(1, i + 1):
@@ -64,10 +68,14 @@ def richardson(g: Callable[[float], float], x: float) -> tuple[float, float]:
 class CentralGradient(Prepared):
     """A central-difference gradient with the textbook (``default``) or ``auto`` step."""
 
-    def __init__(self, problem: Problem, step: str):
+    def __init__(self, problem: Problem, step: str, precision: Precision):
         super().__init__(problem)
         self._f = problem.fn
         self._step = step
+        self._eps = eps(precision.dtype)
+        dtype = DTYPES[precision.dtype]
+        self._snap = float if precision.native else (
+            lambda t: float(np.float64(t).astype(dtype)))
         self._evals = 0
         self._err_estimates: np.ndarray | None = None
 
@@ -85,14 +93,15 @@ class CentralGradient(Prepared):
         for i in range(x.size):
             at = float(x[i])
             grad[i] = real_difference(self._along(x, i), at, "central-exact",
-                                      central_step(at)).value
+                                      central_step(at, self._eps), self._snap).value
         self._evals = 2 * x.size
         return grad
 
     def _auto(self, x: np.ndarray) -> np.ndarray:
         grad, errors = np.empty(x.size), np.empty(x.size)
         for i in range(x.size):
-            grad[i], errors[i] = richardson(self._along(x, i), float(x[i]))
+            grad[i], errors[i] = richardson(self._along(x, i), float(x[i]), self._eps,
+                                            self._snap)
         self._evals = 2 * LEVELS * x.size
         self._err_estimates = errors
         return grad
@@ -109,11 +118,13 @@ class Central(Backend):
     name = "central"
     description = ("central differences; step = default: h = eps^(1/3)·max(1, |x|), 2n "
                    "evaluations of f; step = auto: Richardson extrapolation, 14n evaluations")
-    options = {"step": "default"}
-    choices = {"step": ("default", "auto")}
+    options = {"step": "default", "dtype": "float64"}
+    choices = {"step": ("default", "auto"), "dtype": tuple(DTYPES)}
+    precision_options = ("dtype",)
 
     def relative_cost(self, size: int) -> float:
         return float(size) ** 2
 
-    def prepare(self, problem: Problem, step: str = "default", **options: Any) -> CentralGradient:
-        return CentralGradient(problem, step)
+    def prepare(self, problem: Problem, step: str = "default", precision: Precision = NATIVE,
+                **options: Any) -> CentralGradient:
+        return CentralGradient(problem, step, precision)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..families import Chain, Problem
-from .base import Backend, ChainGradient, Prepared, UnsupportedCase
+from ..ops.precision import DTYPES, NATIVE, Precision
+from .base import PRECISION_OPTIONS, Backend, ChainGradient, Prepared, UnsupportedCase
 
 if TYPE_CHECKING:
     from ..ad.checkpointing import Schedule
@@ -135,8 +136,9 @@ class Jax(Backend):
     description = ("jax.grad, jit-compiled (jit = false for eager), x64 enabled; "
                    "mode = \"forward\": jax.jacfwd, n tangents pushed forward; value = true: "
                    "value_and_grad (f's value too, which XLA cannot then drop)")
-    options = {"jit": True, "mode": "reverse", "value": False}
-    choices = {"mode": ("reverse", "forward")}
+    options = {"jit": True, "mode": "reverse", "value": False, **PRECISION_OPTIONS}
+    choices = {"mode": ("reverse", "forward"), "dtype": tuple(DTYPES)}
+    precision_options = tuple(PRECISION_OPTIONS)
     memory_method = "xla-memory-analysis"
 
     def unavailable(self) -> str | None:
@@ -148,7 +150,8 @@ class Jax(Backend):
         _jax()
 
     def prepare(self, problem: Problem, jit: bool = True, mode: str = "reverse",
-                value: bool = False, **options: Any) -> JaxGradient:
+                value: bool = False, precision: Precision = NATIVE,
+                **options: Any) -> JaxGradient:
         return JaxGradient(problem, jit, mode, value)
 
     def prepare_chain(self, chain: Chain, schedule: Schedule, jit: bool = True,

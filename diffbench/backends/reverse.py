@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..families import Chain, Problem
-from .base import Backend, ChainGradient, Prepared, UnsupportedCase
+from ..ops.precision import DTYPES, NATIVE, Precision
+from .base import PRECISION_OPTIONS, Backend, ChainGradient, Prepared, UnsupportedCase
 
 if TYPE_CHECKING:
     from ..ad.checkpointing import Schedule
@@ -66,9 +67,15 @@ class Reverse(Backend):
     name = "reverse"
     description = ("diffbench.ad: the native reverse-mode engine (tape, one backward sweep); "
                    "replay = true: ad.compile, traced once, replayed on reused buffers")
-    options = {"replay": False}
+    options = {"replay": False, **PRECISION_OPTIONS}
+    choices = {"dtype": tuple(DTYPES)}
+    precision_options = tuple(PRECISION_OPTIONS)
 
-    def prepare(self, problem: Problem, replay: bool = False, **options: Any) -> ReverseGradient:
+    def prepare(self, problem: Problem, replay: bool = False, precision: Precision = NATIVE,
+                **options: Any) -> ReverseGradient:
+        if replay and not precision.native:
+            raise UnsupportedCase(f"replay = true runs float64 only (ad.compile), not "
+                                  f"{precision.label}")
         return ReverseGradient(problem, replay)
 
     def prepare_chain(self, chain: Chain, schedule: Schedule, replay: bool = False,

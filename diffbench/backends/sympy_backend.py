@@ -13,6 +13,7 @@ import importlib.util
 from typing import Any
 
 from ..families import Problem
+from ..ops.precision import DTYPES, NATIVE, Precision
 from .base import Backend, Prepared, UnsupportedCase
 
 ENGINES = ("sympy", "symengine")
@@ -22,8 +23,9 @@ class Sympy(Backend):
     name = "sympy"
     description = ("sympy.diff per input, lambdify to numpy (cse = true: with common "
                    "subexpressions eliminated; engine = \"symengine\": SymEngine's diff)")
-    options = {"cse": False, "engine": "sympy"}
-    choices = {"engine": ENGINES}
+    options = {"cse": False, "engine": "sympy", "dtype": "float64"}
+    choices = {"engine": ENGINES, "dtype": tuple(DTYPES)}
+    precision_options = ("dtype",)
     isolate_by_default = True
 
     def optional_parts(self) -> dict[str, str | None]:
@@ -35,9 +37,9 @@ class Sympy(Backend):
         from . import sympy_derivation  # noqa: F401
 
     def prepare(self, problem: Problem, cse: bool = False, engine: str = "sympy",
-                **options: Any) -> Prepared:
+                precision: Precision = NATIVE, **options: Any) -> Prepared:
         if engine == "symengine" and importlib.util.find_spec("symengine") is None:
             raise UnsupportedCase("symengine is not installed (the optional extra 'symengine')")
         from .sympy_derivation import SympyGradient, derive
 
-        return SympyGradient(problem, derive(problem, cse, engine))
+        return SympyGradient(problem, derive(problem, cse, engine), precision.dtype)

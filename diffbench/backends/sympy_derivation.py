@@ -19,6 +19,7 @@ import sympy
 from ..families import Problem
 from ..measure.size import cse_size, dag_size, distinct_nodes, tree_size
 from ..ops import CONTRACT, sympy_ops
+from ..ops.precision import DTYPES
 from .base import Prepared, UnsupportedCase
 
 KINK_EXPR_MAX_NODES = 40
@@ -127,35 +128,37 @@ def derive(problem: Problem, cse: bool = False, engine: str = "sympy") -> Deriva
 
 
 class SympyGradient(Prepared):
-    """The lambdified gradient: ``gradient(x)`` in float64, ``gradient_mp(x)`` in mpmath at
-    the caller's working precision; f is lambdified the same way (with cse when the gradient
-    is), for ω."""
+    """The lambdified gradient: ``gradient(x)`` in numpy at ``dtype`` (float64 unless the
+    problem comes lowered to another), ``gradient_mp(x)`` in mpmath at the caller's working
+    precision (float64 only); f is lambdified the same way (with cse when the gradient is),
+    for ω."""
 
     function_method = "lambdify"
-    has_gradient_mp = True
 
-    def __init__(self, problem: Problem, derivation: Derivation):
+    def __init__(self, problem: Problem, derivation: Derivation, dtype: str = "float64"):
         """Compiles the gradient to numpy, timed as the ``compile_s`` phase."""
         super().__init__(problem)
         self.derivation = derivation
+        self.has_gradient_mp = dtype == "float64"
+        self._dtype = DTYPES[dtype]
         start = time.perf_counter()
         self._numpy = compile_gradient(derivation, "numpy")
         derivation.phases["compile_s"] = time.perf_counter() - start
         self._mpmath = None
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
-        return np.array(self._numpy(*x), dtype=float)
+        return np.array(self._numpy(*np.asarray(x).astype(self._dtype)), dtype=float)
 
     def timed_gradient(self, x: np.ndarray):
         """The lambdified gradient on the inputs unpacked once, as f is timed."""
-        gradient, args = self._numpy, tuple(x)
+        gradient, args = self._numpy, tuple(np.asarray(x).astype(self._dtype))
         return lambda: gradient(*args)
 
     def timed_function(self, x: np.ndarray):
         derivation = self.derivation
         f = sympy.lambdify(derivation.inputs, derivation.f, modules="numpy",
                            cse=derivation.cse is not None)
-        args = tuple(x)
+        args = tuple(np.asarray(x).astype(self._dtype))
         return lambda: f(*args)
 
     def gradient_mp(self, x: np.ndarray) -> np.ndarray:

@@ -10,7 +10,9 @@ from .base import (
     Problem,
     coordinate_section,
     family_key,
+    lowered,
     options_label,
+    rounded,
     seeded_rng,
 )
 from .chains import Chain, ChainFamily
@@ -36,6 +38,6 @@ def make(name: str, size: int | None = None, **options) -> Problem:
 __all__ = [
     "BUILTIN", "Chain", "ChainFamily", "CustomFunctionError", "Family", "FamilyOptionError",
     "Function", "PointOutsideDomain", "Problem", "check_function", "coordinate_section",
-    "custom_family", "family_key", "load_function", "make", "options_label", "point_at",
-    "scaling_family", "seeded_rng",
+    "custom_family", "family_key", "load_function", "lowered", "make", "options_label",
+    "point_at", "rounded", "scaling_family", "seeded_rng",
 ]

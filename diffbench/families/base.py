@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.precision import Precision, lower, round_to
+
 Function = Callable[[np.ndarray, object], object]
 """``fn(x, ops)``: a scalar-valued function of a 1-d array, written against an ops namespace."""
 
@@ -32,12 +34,15 @@ class Problem:
     kinks: tuple[int, ...] = ()
     variant: str = "default"
     """The family's options as ``key=value`` pairs (:func:`options_label`), or ``default``."""
+    precision: str = "float64"
+    """The precision ``fn`` runs in (``Precision.label``); x0 holds numbers of its dtype."""
 
     @property
     def key(self) -> str:
-        """The family and its options: what tells this problem from another of its family
-        at the same size."""
-        return family_key(self.family, self.variant)
+        """The family, its options and its precision: what tells this problem from another of
+        its family at the same size."""
+        key = family_key(self.family, self.variant)
+        return key if self.precision == "float64" else f"{key}@{self.precision}"
 
     @property
     def n(self) -> int:
@@ -45,6 +50,23 @@ class Problem:
 
     def f(self, x: np.ndarray, ops: object = np) -> object:
         return self.fn(x, ops)
+
+
+def rounded(problem: Problem, dtype: str) -> Problem:
+    """``problem`` at x0 rounded to ``dtype``, f as written: the problem whose reference a
+    method run in ``dtype`` is measured against (the input's rounding is not the method's)."""
+    if dtype == "float64":
+        return problem
+    return replace(problem, x0=round_to(problem.x0, dtype), precision=dtype)
+
+
+def lowered(problem: Problem, precision: Precision, scale: float = 1.0) -> Problem:
+    """``problem`` with f run at ``precision`` (times ``scale``: a loss scale) at x0 rounded
+    to its dtype (see :mod:`diffbench.ops.precision`)."""
+    at = rounded(problem, precision.dtype)
+    if precision.native and scale == 1.0:
+        return at
+    return replace(at, fn=lower(problem.fn, precision, scale), precision=precision.label)
 
 
 def coordinate_section(fn: Function, x: np.ndarray, index: int,

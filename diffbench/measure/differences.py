@@ -81,23 +81,26 @@ class Difference:
     scale: float
 
 
-def exact_step(x: float, h: float, rule: str) -> float:
-    """The step the arguments of ``rule`` really differ by: (x + h) − x, or x − (x − h)."""
-    return x - (x - h) if rule.startswith("backward") else (x + h) - x
+def exact_step(x: float, h: float, rule: str, snap: Callable[[float], float] = float) -> float:
+    """The step the arguments of ``rule`` really differ by: (x + h) − x, or x − (x − h), with
+    x ± h rounded by ``snap`` to the numbers f is evaluated at (float64 by default)."""
+    return x - snap(x - h) if rule.startswith("backward") else snap(x + h) - x
 
 
-def real_difference(g: Callable[[float], float], x: float, rule: str, h: float) -> Difference:
+def real_difference(g: Callable[[float], float], x: float, rule: str, h: float,
+                    snap: Callable[[float], float] = float) -> Difference:
     """g'(x) by a real ``rule`` with step ``h``, on any scalar function ``g``.
 
     A plain rule divides by the nominal h, so the rounding of x ± h enters the estimate; an
     ``-exact`` rule steps by and divides by h' = ``exact_step``, the distance x + h (x − h for
-    backward) really lies from x (NaN, step 0, where h' vanished).  ``central-exact`` is the
-    central difference of the ``central`` backend.
+    backward) really lies from x (NaN, step 0, where h' vanished), x + h rounded by ``snap``
+    (to float16, say, for an f run in float16).  ``central-exact`` is the central difference
+    of the ``central`` backend.
     """
     base = rule.removesuffix("-exact")
     if base not in REAL_RULES:
         raise ValueError(f"unknown difference rule {rule!r}; valid: {', '.join(DIFFERENCE_RULES)}")
-    step = exact_step(x, h, base)
+    step = exact_step(x, h, base, snap)
     exact = rule.endswith("-exact")
     if exact and step == 0.0:
         return Difference(float("nan"), 0.0, float("nan"))

@@ -13,8 +13,8 @@ g the gradient over those components:
   component whose reference is exactly 0 counts |g_i| against the same scale as ``err_norm``;
 * ``kappa`` = S / scale, the gradient's condition number under relative rounding of x, with
   S ≈ ‖ |H| |x| ‖∞ the change of the gradient when every x_i moves by eps·|x_i|, divided by
-  eps; ``digits_attainable`` = −log10(eps · max(kappa, 1)) is what any float64 method can
-  hope for.
+  eps; ``digits_attainable`` = −log10(eps · max(kappa, 1)) is what any method in the working
+  precision (eps: float64's, or a lower dtype's) can hope for.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class GradientError:
     reference_norm: float
     absolute: bool = False
     kappa: float | None = None
+    eps: float = EPS
+    """The working precision's eps, for ``digits_attainable``."""
 
     @property
     def digits(self) -> float:
@@ -56,7 +58,7 @@ class GradientError:
     def digits_attainable(self) -> float | None:
         if self.kappa is None:
             return None
-        return correct_digits(EPS * max(self.kappa, 1.0))
+        return correct_digits(self.eps * max(self.kappa, 1.0))
 
     def note(self) -> str:
         """What a reader must know to read the digits, or empty."""
@@ -97,9 +99,10 @@ def kept(size: int, skip: Iterable[int]) -> np.ndarray:
 
 
 def gradient_error(gradient: np.ndarray, reference: np.ndarray, skip: Iterable[int] = (),
-                   sensitivity: float | None = None) -> GradientError:
+                   sensitivity: float | None = None, eps: float = EPS) -> GradientError:
     """The error figures of ``gradient`` against ``reference`` over the components not in
-    ``skip`` (kinks); ``sensitivity`` is S (see the module docstring), None where unknown."""
+    ``skip`` (kinks); ``sensitivity`` is S (see the module docstring), None where unknown;
+    ``eps`` that of the precision the gradient was computed in."""
     gradient = np.asarray(gradient, dtype=float).ravel()
     reference = np.asarray(reference, dtype=float).ravel()
     keep = kept(reference.size, skip)
@@ -111,14 +114,14 @@ def gradient_error(gradient: np.ndarray, reference: np.ndarray, skip: Iterable[i
     err_abs = float(np.max(difference))
     r_norm = float(np.max(np.abs(r)))
     s = sensitivity if sensitivity is not None and np.isfinite(sensitivity) else None
-    absolute = r_norm == 0.0 or (s is not None and r_norm <= EPS * s)
+    absolute = r_norm == 0.0 or (s is not None and r_norm <= eps * s)
     scale = (s if s else 1.0) if absolute else r_norm
     component = np.where(r != 0.0, relative_errors(g, r), difference / scale)
     return GradientError(
         norm=err_abs / scale, abs=err_abs, max=float(np.max(component)),
         median=float(np.median(component)), scale=scale, reference_norm=r_norm,
         absolute=absolute,
-        kappa=None if s is None else s / scale,
+        kappa=None if s is None else s / scale, eps=eps,
     )
 
 

@@ -33,8 +33,8 @@ STRUCTURE: tuple[str, ...] = ("reshape",)
 """Functions that move entries without computing: ``reshape(x, shape)``."""
 
 CONVERSION: tuple[str, ...] = ("astype",)
-"""``astype(x, dtype)``: ``x``'s values in a float dtype (numpy's name); a namespace of exact
-numbers (mpmath, SymPy: ``EXACT = True``) has no working precision and returns ``x``."""
+"""``astype(x, dtype)``: ``x``'s values in a float dtype (numpy's name); the namespaces of
+exact numbers (mpmath, SymPy) have no float dtype and return ``x``."""
 
 CONTRACT: tuple[str, ...] = (UNARY + BINARY + SELECTION + REDUCTIONS + PRODUCTS + STRUCTURE
                              + CONVERSION)

@@ -13,9 +13,6 @@ import numpy as np
 
 from diffbench.ops import UNARY
 
-EXACT = True
-"""Values are exact at the working precision: ``astype`` keeps them (see ``ops.precision``)."""
-
 _SPELLING = {"arctan": "atan", "abs": "fabs"}
 """The functions of the op list that mpmath names differently."""
 

@@ -2,10 +2,10 @@
 
 A :class:`Precision` names the dtype f's values are kept in, the dtype its reductions
 accumulate in, and a loss scale.  :func:`lower` turns ``fn(x, ops)`` into the same function run
-at that precision in any ops namespace: ``x`` is cast to the dtype on entry, every float
-constant f meets (a Python float, a float array it closes over) is rounded to the dtype before
-it is used, and the result is f's value in the dtype.  The arithmetic, the same in every
-namespace:
+at that precision in any numeric ops namespace (numpy, the engine, JAX, torch): ``x`` is cast
+to the dtype on entry, every float constant f meets (a Python float, a float array it closes
+over) is rounded to the dtype before it is used, and the result is f's value in the dtype.
+The arithmetic, the same in every namespace:
 
 * elementwise functions and operators are the namespace's own on dtype values: each result is
   rounded to the dtype;
@@ -14,10 +14,11 @@ namespace:
   to the dtype once (what autocast and tensor cores do); without, they accumulate in the dtype:
   left to right in runs of ``RUN`` terms, the runs' results combined the same way, every
   partial result rounded to the dtype (a kernel with a dtype accumulator; numpy's own float16
-  and bfloat16 kernels differ from one another, so they are not used);
-* in an exact namespace (mpmath, SymPy: ``EXACT = True``) only the rounding of ``x`` and of the
-  constants applies: the reference of a lowered f is the exact gradient of the function it
-  computes, at its rounded point, so that rounding is not charged to a method.
+  and bfloat16 kernels differ from one another, so they are not used).
+
+The backward pass is each method's own, in the dtypes the forward values have.  The reference
+of a lowered f is the exact gradient of f as written at x0 rounded to the dtype: the input's
+rounding is not charged to a method; the rounding of f's constants and operations is.
 """
 
 from __future__ import annotations
@@ -93,6 +94,16 @@ class Precision:
     @property
     def reductions(self) -> str:
         return self.accumulate or self.dtype
+
+    @property
+    def label(self) -> str:
+        """``float16``, or ``float16+float32`` with an accumulation dtype (no loss scale)."""
+        wide = self.accumulate not in (None, self.dtype)
+        return f"{self.dtype}+{self.accumulate}" if wide else self.dtype
+
+
+NATIVE = Precision()
+"""float64, reductions in float64, no loss scale: f as written."""
 
 
 def check(dtype: str, accumulate: str | None, loss_scale: object) -> tuple[str, str] | None:
@@ -196,7 +207,6 @@ class Context:
 
     def __init__(self, base: object, precision: Precision) -> None:
         self.base, self.precision = base, precision
-        self.exact = bool(getattr(base, "EXACT", False))
         self.dtype = DTYPES[precision.dtype]
         self.wide = DTYPES[precision.reductions]
         for name in UNARY:
@@ -212,26 +222,25 @@ class Context:
         if type(value) is float:
             return float(np.float64(value).astype(self.dtype))
         if isinstance(value, np.ndarray | np.floating) and value.dtype.kind == "f":
-            rounded = np.asarray(value).astype(self.dtype)
-            return rounded.astype(np.float64) if self.exact else rounded
+            return np.asarray(value).astype(self.dtype)
         return value
 
     def argument(self, value: object) -> object:
         """``value`` as an argument of a function: like :meth:`operand`, with a Python float
         made a 0-d value of the dtype (a namespace's function may widen a bare float)."""
         value = self.operand(value)
-        if type(value) is float and not self.exact:
+        if type(value) is float:
             return self.base.astype(np.asarray(value), self.dtype)
         return value
 
     def enter(self, x: object) -> Lowered:
-        return Lowered(x if self.exact else self.base.astype(x, self.dtype), self)
+        return Lowered(self.base.astype(x, self.dtype), self)
 
     def _unary(self, fn: Callable) -> Callable:
         return lambda x: Lowered(fn(self.argument(x)), self)
 
     def _cast(self, v: object, dtype: np.dtype) -> object:
-        return v if self.exact else self.base.astype(v, dtype)
+        return self.base.astype(v, dtype)
 
     # ---- the contract ----------------------------------------------------------------
 
@@ -267,8 +276,6 @@ class Context:
 
     def matmul(self, a, b):
         a, b = self.argument(a), self.argument(b)
-        if self.exact:
-            return Lowered(self.base.matmul(a, b), self)
         if self.wide != self.dtype:
             wide = self.base.matmul(self._cast(a, self.wide), self._cast(b, self.wide))
             return Lowered(self._cast(wide, self.dtype), self)
@@ -285,8 +292,6 @@ class Context:
 
     def _reduce(self, op: str, x, axis):
         v = self.argument(x)
-        if self.exact:
-            return Lowered(getattr(self.base, op)(v, axis=axis), self)
         if self.wide != self.dtype:
             wide = getattr(self.base, op)(self._cast(v, self.wide), axis=axis)
             return Lowered(self._cast(wide, self.dtype), self)

@@ -19,9 +19,6 @@ from sympy.codegen.cfunctions import log1p as _log1p
 
 from diffbench.ops import ARITY
 
-EXACT = True
-"""Expressions are exact: ``astype`` keeps them (see ``ops.precision``)."""
-
 
 class SymbolicArray(np.ndarray):
     """An object array whose ``< <= > >=`` return object arrays of SymPy relationals."""

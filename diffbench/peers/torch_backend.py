@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backends.base import Backend, ChainGradient, Prepared, UnsupportedCase
+from ..backends.base import PRECISION_OPTIONS, Backend, ChainGradient, Prepared, UnsupportedCase
 from ..families import Chain, Problem
 from ..measure import threads
+from ..ops.precision import DTYPES
 from .autograd_backend import INSTALL_HINT
 
 if TYPE_CHECKING:
@@ -136,10 +137,13 @@ def _quiet_stderr() -> Iterator[None]:
 
 class Torch(Backend):
     name = "torch"
-    description = ("PyTorch eager autograd on the CPU, float64, 1 thread "
+    description = ("PyTorch eager autograd on the CPU, float64 (or dtype), 1 thread "
                    "(torch.set_num_threads(1)): a fresh graph per call, torch.autograd.grad; "
                    "numpy constants in f become tensors through a thin operator wrapper")
     memory_method = "torch-profiler"
+    options = dict(PRECISION_OPTIONS)
+    choices = {"dtype": tuple(DTYPES)}
+    precision_options = tuple(PRECISION_OPTIONS)
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("torch") is None:

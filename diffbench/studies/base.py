@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import Config, StudySpec
 from ..deadline import Deadline, TimeUp
-from ..families import Problem, family_key
+from ..families import Problem, family_key, rounded
 from ..measure.memory import traced_peak
 from ..reference import NoReference, Reference, reference_gradient
 from ..results import read_rows, write_csv
@@ -170,9 +170,11 @@ class Study:
         return {"family": found.name, "family_variant": found.variant}
 
     def problem(self, identity: Mapping[str, Any]) -> Problem:
-        """The problem a case's ``identity`` (family, family_variant, size) names."""
-        return self.workspace.problem(identity["family"], identity["size"],
-                                      identity.get("family_variant") or "default")
+        """The problem a case's ``identity`` (family, family_variant, size, and dtype where it
+        has one) names: at x0 rounded to the dtype, f as written (the reference's problem)."""
+        problem = self.workspace.problem(identity["family"], identity["size"],
+                                         identity.get("family_variant") or "default")
+        return rounded(problem, identity.get("dtype") or "float64")
 
     def cases(self) -> list[Case]:
         raise NotImplementedError

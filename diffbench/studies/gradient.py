@@ -12,8 +12,9 @@ import numpy as np
 
 from .. import deadline
 from ..backends import Backend, Prepared, UnsupportedCase, registry, variant_label
-from ..backends.base import STATS_COLUMNS
-from ..families import Problem
+from ..backends.base import PRECISION_OPTIONS, STATS_COLUMNS, precision_of
+from ..backends.scaling import LossScaled
+from ..families import Problem, lowered
 from ..measure.error import (
     GradientError,
     correct_digits,
@@ -24,18 +25,21 @@ from ..measure.error import (
 from ..measure.memory import rss_peak, traced_peak
 from ..measure.timing import UNSTABLE_SPREAD, BudgetExceeded, Timing, time_calls
 from ..ops import mpmath_ops
+from ..ops.precision import NATIVE, Precision, eps, finfo, tiny
 from ..reference import NoReference, Reference
 from ..results import append_json_line, file_name, write_arrays
 from .base import Case, Study, sized_name
 
 COLUMNS = (
-    "study", "family", "family_variant", "size", "n_inputs", "backend", "variant", "status",
-    "message", "setup_s", "time_s", "time_min_s", "time_iqr_s", "samples", "loops", "unstable",
+    "study", "family", "family_variant", "size", "n_inputs", "backend", "variant", "dtype",
+    "accumulate", "loss_scale", "status", "message", "setup_s", "time_s", "time_min_s",
+    "time_iqr_s", "samples", "loops", "unstable",
     "timing_note", "processes", "process_spread",
     "f_method", "f_time_s", "omega", "f_numpy_time_s", "omega_numpy",
     "peak_bytes", "memory_method", "f_peak_bytes", "rss_peak_bytes", "f_rss_peak_bytes",
     "err_norm", "digits", "err_max", "digits_component", "err_median", "err_abs", "err_scale",
-    "kappa", "digits_attainable", "reference_method", "reference_same_engine",
+    "kappa", "digits_attainable", "underflow", "overflow", "reference_method",
+    "reference_same_engine",
     "f_evals", "tape_len", "cotangent_peak_bytes", "expr_nodes", "err_estimate",
     "err_estimate_ratio",
     "build_s", "diff_s", "cse_s", "compile_s", "digits_mp",
@@ -54,9 +58,44 @@ class CaseFailed(Exception):
         self.status = status
 
 
-def _finite(values, what: str) -> None:
+def _finite(values, what: str, precision: Precision = NATIVE) -> None:
+    """Fail the case where ``values`` are not all finite: an ``overflow`` where an infinity
+    comes from a lower precision (NaN included: inf − inf)."""
     if not np.all(np.isfinite(values)):
+        if not precision.native:
+            largest = float(finfo(precision.dtype).max)
+            raise CaseFailed("overflow", f"{what} is not finite in {precision.label} "
+                             f"(its largest number is {largest:g})")
         raise CaseFailed("nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}")
+
+
+def _fraction(mask: np.ndarray) -> float:
+    return float(np.mean(mask)) if mask.size else 0.0
+
+
+def underflow(computed: np.ndarray, reference: np.ndarray, kinks, dtype: str) -> float:
+    """The fraction of the components (kinks left out) whose reference is not 0 where the
+    gradient as computed in ``dtype`` (of S·f, before the division by a loss scale S) is zero
+    or subnormal: below the dtype's least normal number."""
+    keep = kept(reference.size, kinks) & (np.ravel(reference) != 0.0)
+    return _fraction(np.abs(np.ravel(computed)[keep]) < tiny(dtype))
+
+
+def _first_gradient(prepared: Prepared, x: np.ndarray, precision: Precision) -> np.ndarray:
+    """The first gradient; in a lower precision, a failure of the method's own library to run
+    the dtype (torch has no such kernel, say) makes the case ``unsupported``, saying why."""
+    try:
+        return prepared.gradient(x)
+    except (TypeError, NotImplementedError, RuntimeError) as exc:
+        if precision.native:
+            raise
+        raise CaseFailed("unsupported", f"{precision.label}: {type(exc).__name__}: "
+                         f"{exc}") from exc
+
+
+def _scaled(prepared: Prepared) -> str:
+    note = prepared.note() if prepared.scaled_gradient() is not None else ""
+    return f" ({note})" if note else ""
 
 
 def estimated_error(gradient: np.ndarray, estimates: np.ndarray, error: GradientError,
@@ -112,8 +151,12 @@ class GradientStudy(Study):
                     if variant != "default":
                         label += f" ({variant})"
                     backend = registry()[spec.name]
+                    precision = precision_of(spec.options)
                     identity = {**self.family_identity(family), "size": size,
-                                "backend": spec.name, "variant": variant}
+                                "backend": spec.name, "variant": variant,
+                                "dtype": precision.dtype, "accumulate": precision.accumulate or "",
+                                "loss_scale": "" if precision.loss_scale is None
+                                else precision.loss_scale}
                     cases.append(Case(key, label, identity, {"options": dict(spec.options)},
                                       cost=backend.relative_cost(size or 1),
                                       isolate=backend.isolate_by_default))
@@ -196,26 +239,45 @@ class GradientStudy(Study):
                              f"{exc.budget_s:.3g} s of {budget} left for timing") from exc
 
     def _measure(self, problem: Problem, backend: Backend, options, row, case: Case) -> None:
+        """Measure ``backend`` on ``problem`` (the reference's: at x0 rounded to the dtype the
+        options ask for), running f at that precision."""
         reason = backend.unavailable()
         if reason:
             raise CaseFailed("unsupported", reason)
         backend.load()
-        x = problem.x0.copy()
-        f_value = problem.f(x)
-        _finite(f_value, f"f(x0) = {f_value}")
+        precision = precision_of(options)
+        options = {k: v for k, v in options.items() if k not in PRECISION_OPTIONS}
+        if backend.precision_options:
+            options["precision"] = precision
+        method = lowered(problem, precision)
+        x = method.x0.copy()
+        f_value = method.f(x)
+        _finite(f_value, f"f(x0) = {f_value}", precision)
         start = time.perf_counter()
         try:
-            prepared = backend.prepare(problem, **options)
+            if precision.loss_scale is None:
+                prepared = backend.prepare(method, **options)
+            else:
+                prepared = LossScaled(method, lambda scale: backend.prepare(
+                    lowered(problem, precision, scale), **options), precision.loss_scale)
         except UnsupportedCase as exc:
             raise CaseFailed("unsupported", str(exc)) from exc
         row["setup_s"] = time.perf_counter() - start
-        gradient = np.asarray(prepared.gradient(x), dtype=float).reshape(problem.x0.shape)
+        gradient = np.asarray(_first_gradient(prepared, x, precision),
+                              dtype=float).reshape(problem.x0.shape)
         one_call = time.perf_counter() - start - row["setup_s"]
+        if not precision.native:
+            computed = prepared.scaled_gradient()
+            row["overflow"] = _fraction(~np.isfinite(gradient if computed is None else computed))
+            if row["overflow"]:
+                raise CaseFailed("overflow", f"{row['overflow']:.3g} of the gradient's "
+                                 f"components are not finite in {precision.label}"
+                                 f"{_scaled(prepared)}")
         _finite(gradient, "the gradient")
         if self.workspace.options.save_gradients:
             self._save(case, problem, gradient)
-        self._time_gradient(problem, prepared, x, row, case, MEMORY_CALLS * one_call)
-        self._measure_memory(problem, backend, prepared, x, row)
+        self._time_gradient(method, prepared, x, row, case, MEMORY_CALLS * one_call)
+        self._measure_memory(method, backend, prepared, x, row)
         stats = prepared.stats()
         unknown = set(stats) - STATS_COLUMNS
         if unknown:
@@ -223,7 +285,7 @@ class GradientStudy(Study):
                              f"{sorted(unknown)} (allowed: {sorted(STATS_COLUMNS)})")
         row.update(stats)
         row["message"] = _join(row["message"], prepared.note())
-        self._check(problem, backend, prepared, gradient, row)
+        self._check(problem, backend, prepared, gradient, row, precision)
 
     def _save(self, case: Case, problem: Problem, gradient: np.ndarray) -> None:
         """``gradients/<case>.npz``: x0, the gradient, and the reference where there is one."""
@@ -272,15 +334,21 @@ class GradientStudy(Study):
         row["f_rss_peak_bytes"] = rss_peak(prepared.timed_function(x))
 
     def _check(self, problem: Problem, backend: Backend, prepared: Prepared,
-               gradient: np.ndarray, row) -> None:
-        """The error figures against the reference gradient."""
+               gradient: np.ndarray, row, precision: Precision) -> None:
+        """The error figures against the reference gradient, and in a lower precision the
+        components lost to underflow."""
         try:
             reference = self.workspace.reference(problem)
         except NoReference as exc:
             raise CaseFailed("no-reference", str(exc)) from exc
         expected = reference.as_float()
         kinks = reference.kinks
-        error = gradient_error(gradient, expected, skip=kinks, sensitivity=reference.sensitivity)
+        error = gradient_error(gradient, expected, skip=kinks, sensitivity=reference.sensitivity,
+                               eps=eps(precision.dtype))
+        if not precision.native:
+            computed = prepared.scaled_gradient()
+            row["underflow"] = underflow(gradient if computed is None else computed, expected,
+                                         kinks, precision.dtype)
         same_engine = reference.engine == backend.name
         row.update(err_norm=error.norm, digits=error.digits, err_max=error.max,
                    digits_component=error.digits_component, err_median=error.median,
