@@ -584,7 +584,8 @@ def list_command() -> None:
     for column in ("name", "size", "examples", "options", "description"):
         families.add_column(column)
     for family in BUILTIN.values():
-        options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in family.options.items()) or "–"
+        # one option a line: a key is never wrapped apart from its value
+        options = "\n".join(f"{k} = {json.dumps(v)}" for k, v in family.options.items()) or "–"
         families.add_row(family.name, family.size_param or "fixed",
                          ", ".join(map(str, family.example_sizes)) or "–", options,
                          Text(family.description))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import chains, depth, scalar, vector, workloads
+from . import chains, depth, losses, scalar, vector, workloads
 from .base import (
     Family,
     FamilyOptionError,
@@ -22,7 +22,7 @@ from .custom import CustomFunctionError, custom_family, load_function, scaling_f
 BUILTIN: dict[str, Family] = {
     family.name: family
     for family in (*scalar.FAMILIES, *vector.FAMILIES, *depth.FAMILIES, *chains.FAMILIES,
-                   *workloads.FAMILIES)
+                   *workloads.FAMILIES, *losses.FAMILIES)
 }
 
 
