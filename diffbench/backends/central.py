@@ -21,7 +21,7 @@ import numpy as np
 
 from ..families import Problem, coordinate_section
 from ..measure.differences import real_difference
-from ..ops.precision import DTYPES, NATIVE, Precision, eps
+from ..ops.precision import DTYPES, NATIVE, Precision, eps, snap
 from .base import Backend, Prepared
 
 EPS = np.finfo(float).eps
@@ -73,9 +73,7 @@ class CentralGradient(Prepared):
         self._f = problem.fn
         self._step = step
         self._eps = eps(precision.dtype)
-        dtype = DTYPES[precision.dtype]
-        self._snap = float if precision.native else (
-            lambda t: float(np.float64(t).astype(dtype)))
+        self._snap = snap(precision.dtype)
         self._evals = 0
         self._err_estimates: np.ndarray | None = None
 

@@ -54,11 +54,15 @@ class CoordinateLine:
     """f along coordinate ``index`` through ``problem.x0``: t ↦ f(x0 with x0[index] = t).
 
     It evaluates on private copies of x0 (real and complex), so ``problem.x0`` is never written.
+    ``snap`` rounds a point to the numbers f is evaluated at (float64, or the dtype of a
+    lowered problem), for the exact steps.
     """
 
-    def __init__(self, problem: Problem, index: int):
+    def __init__(self, problem: Problem, index: int,
+                 snap: Callable[[float], float] = float):
         self.problem = problem
         self.index = index
+        self.snap = snap
         self.x = float(problem.x0[index])
         self._real = coordinate_section(problem.fn, problem.x0.copy(), index)
         self._complex = coordinate_section(problem.fn, _guard(problem.x0.astype(complex)), index)
@@ -121,4 +125,4 @@ def difference(line: CoordinateLine, rule: str, h: float) -> Difference:
     if rule == "complex":
         value = line.complex(complex(line.x, h))
         return Difference(value.imag / h, h, abs(value.real))
-    return real_difference(line, line.x, rule, h)
+    return real_difference(line, line.x, rule, h, line.snap)

@@ -49,16 +49,18 @@ def noise_from_table(values: np.ndarray) -> tuple[float | None, str]:
     return None, "too-large"
 
 
-def estimate_noise(g: Callable[[float], float], x: float, *, tries: int = 6) -> Noise | None:
+def estimate_noise(g: Callable[[float], float], x: float, *, tries: int = 6,
+                   snap: Callable[[float], float] = float) -> Noise | None:
     """σ of ``g`` near ``x``; the spacing starts at 1e-6·max(1, |x|), × or ÷ 100 on failure.
 
-    The sample points x + kδ are exact (δ is rounded so that x + δ − x == δ), so σ is the
-    noise of evaluating g, not of rounding its argument.
+    The sample points x + kδ are exact (δ is rounded so that x + δ − x == δ, x + δ rounded by
+    ``snap`` to the numbers g is evaluated at: float64, or a lower dtype), so σ is the noise
+    of evaluating g, not of rounding its argument.
     """
     spacing = 1e-6 * max(1.0, abs(x))
     evals = 0
     for _ in range(tries):
-        delta = (x + spacing) - x
+        delta = snap(x + spacing) - x
         offsets = (np.arange(POINTS) - POINTS // 2) * delta
         values = np.array([g(x + offset) for offset in offsets])
         evals += POINTS

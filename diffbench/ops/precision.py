@@ -71,6 +71,14 @@ def holds(wide: str, narrow: str) -> bool:
     return a.nmant >= b.nmant and a.maxexp >= b.maxexp and a.minexp <= b.minexp
 
 
+def snap(name: str) -> Callable[[float], float]:
+    """A function rounding a float to the nearest number of the dtype ``name`` (as a float)."""
+    if name == "float64":
+        return float
+    dtype = DTYPES[name]
+    return lambda t: float(np.float64(t).astype(dtype))
+
+
 def round_to(values, name: str) -> np.ndarray:
     """``values`` rounded to the dtype ``name`` (to nearest, ties to even), as float64."""
     return np.asarray(values, dtype=np.float64).astype(DTYPES[name]).astype(np.float64)

@@ -1,47 +1,51 @@
 """The step-sweep study: the error of every difference rule over grids of steps h.
 
-One case is a family at a size; it sweeps the partial derivative along a few components of x
-(all of them for one input), each against the 50-digit reference, over ``h_shifts`` copies of
-the grid shifted by fractions of a grid step, and summarizes each component × rule: the
-measured optimum with its spread over the shifts, the slopes, the fitted error model, and the
-textbook and noise-aware theory.  For a family of one input without kinks it also compares the
-adaptive differences (``COMPARED``): each method's derivative, its error against the 50-digit
-reference and its evaluations of f.
+One case is a family at a size in one dtype (``dtypes``: float64 by default; in another, f runs
+lowered to it, x0 is rounded to it and so is every x ± h); it sweeps the partial derivative
+along a few components of x (all of them for one input), each against the 50-digit reference,
+over ``h_shifts`` copies of the grid shifted by fractions of a grid step, and summarizes each
+component × rule: the measured optimum with its spread over the shifts, the slopes, the fitted
+error model, the textbook and noise-aware theory with the dtype's eps, and the rule of thumb
+h = eps^(1/3)·max(1, |x|) (eps^(1/2) for one-sided rules).  For a family of one input without
+kinks it also compares (in float64) the adaptive differences (``COMPARED``): each method's derivative, its error
+against the 50-digit reference and its evaluations of f.
 """
 
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 from typing import Any
 
 import mpmath
 import numpy as np
 
 from ..backends import UnsupportedCase, registry, variant_label
-from ..families import Problem
+from ..families import Problem, lowered
 from ..measure.differences import DIFFERENCE_RULES, CoordinateLine, NotAnalytic, difference
 from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
 from ..measure.sweep import summarize, textbook_optimum, truncation_order
+from ..ops.precision import DTYPES, Precision, eps, finfo, snap
 from ..reference import NoReference, Reference, section_derivatives
 from .base import Case, Study
 
-EPS = float(np.finfo(float).eps)
-
 SWEEP_COLUMNS = (
-    "study", "family", "family_variant", "size", "component", "point", "rule", "h", "shift",
+    "study", "family", "family_variant", "size", "dtype", "component", "point", "rule", "h",
+    "shift",
     "step", "vanished", "value", "reference", "err", "status", "message",
 )
 SUMMARY_COLUMNS = (
-    "study", "family", "family_variant", "size", "component", "point", "rule", "status",
-    "message", "h_opt", "h_opt_low", "h_opt_high", "h_opt_method", "err_min", "err_near",
+    "study", "family", "family_variant", "size", "dtype", "component", "point", "rule",
+    "status", "message", "h_opt", "h_opt_low", "h_opt_high", "h_opt_method", "h_rule",
+    "err_min", "err_near",
     "slope_roundoff", "slope_truncation",
     "f_value", "d2", "d3", "sigma_eps", "h_theory", "err_theory",
     "sigma_noise", "h_noise", "err_noise",
 )
 METHODS_COLUMNS = (
-    "study", "family", "family_variant", "size", "component", "point", "backend", "variant",
-    "status", "message", "value", "reference", "err", "f_evals", "err_estimate",
+    "study", "family", "family_variant", "size", "dtype", "component", "point", "backend",
+    "variant", "status", "message", "value", "reference", "err", "f_evals", "err_estimate",
 )
 COMPARED: tuple[tuple[str, dict[str, Any]], ...] = (
     ("central", {}), ("central", {"step": "auto"}), ("numdifftools", {}), ("scipy", {}),
@@ -88,7 +92,7 @@ class StepSweepStudy(Study):
     kind = "step-sweep"
     needs_backends = False
     settings = {"h_min": 1e-16, "h_max": 0.1, "h_points": 121, "h_log": True,
-                "h_relative": True, "h_shifts": 4, "components": 3}
+                "h_relative": True, "h_shifts": 4, "components": 3, "dtypes": ["float64"]}
     files = {"step_sweep.csv": SWEEP_COLUMNS, "step_summary.csv": SUMMARY_COLUMNS,
              "step_methods.csv": METHODS_COLUMNS}
     csv_name = "step_sweep.csv"
@@ -107,9 +111,26 @@ class StepSweepStudy(Study):
             fail(f"must be >= 1, got {extra['h_shifts']}", "h_shifts")
         if extra["components"] < 1:
             fail(f"must be >= 1, got {extra['components']}", "components")
+        dtypes = extra["dtypes"]
+        if not dtypes or not all(isinstance(d, str) for d in dtypes) \
+                or len(set(dtypes)) != len(dtypes):
+            fail(f"must be a list of distinct dtype names, got {dtypes}", "dtypes")
+        for dtype in dtypes:
+            if dtype not in DTYPES:
+                fail(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}", "dtypes")
 
     def cases(self) -> list[Case]:
-        return self.family_cases()
+        """One case per family × size × dtype (float64's keys as without dtypes)."""
+        cases = []
+        for case in self.family_cases():
+            for dtype in self.spec.extra["dtypes"]:
+                identity = {**case.identity, "dtype": dtype}
+                if dtype == "float64":
+                    cases.append(replace(case, identity=identity))
+                else:
+                    cases.append(replace(case, key=f"{case.key}:{dtype}",
+                                         label=f"{case.label} · {dtype}", identity=identity))
+        return cases
 
     def run(self, case: Case) -> dict[str, list[dict[str, Any]]]:
         head = {"study": self.kind, **case.identity}
@@ -122,22 +143,36 @@ class StepSweepStudy(Study):
             return {self.csv_name: [{**head, "status": "error", "message": failure(exc)}]}
         sweep, summary = [], []
         reference = found.as_float()
+        dtype = head.get("dtype") or "float64"
+        method = lowered(problem, Precision(dtype))
+        f_value = method.f(method.x0.copy())
+        if not np.all(np.isfinite(f_value)):
+            message = (f"f(x0) = {f_value} is not finite in {dtype} (its largest number is "
+                       f"{float(finfo(dtype).max):g})")
+            return {self.csv_name: [{**head, "status": "overflow", "message": message}]}
         for index in swept_components(found, self.spec.extra["components"]):
-            section = CoordinateLine(problem, index)
+            section = CoordinateLine(method, index, snap(dtype))
             at = {**head, "component": index, "point": section.x}
-            rows, sums = self._sweep(section, float(reference[index]), at)
+            rows, sums = self._sweep(section, problem, dtype, float(reference[index]), at)
             sweep += rows
             summary += sums
-        return {self.csv_name: sweep, self.summary_name: summary,
-                "step_methods.csv": compare_methods(problem, found, head)}
+        compared = compare_methods(problem, found, head) if dtype == "float64" else []
+        return {self.csv_name: sweep, self.summary_name: summary, "step_methods.csv": compared}
 
-    def _sweep(self, section: CoordinateLine, reference: float, at: dict[str, Any]):
+    def _sweep(self, section: CoordinateLine, problem: Problem, dtype: str, reference: float,
+               at: dict[str, Any]):
         """Rows for every rule × h at one component, smallest h first, and one summary row per
-        rule."""
+        rule; ``problem`` is f as written (for the derivatives of the theory)."""
         steps, shift = step_grid(self.spec.extra, section.x)
-        theory = self._theory(section, reference)
+        theory = self._theory(section, problem, dtype, reference)
         rows, summaries = [], []
         for rule in DIFFERENCE_RULES:
+            if rule == "complex" and dtype != "float64":
+                message = f"the complex step runs in float64 only, not {dtype}"
+                rows.append({**at, "rule": rule, "status": "unsupported", "message": message})
+                summaries.append({**at, "rule": rule, "status": "unsupported",
+                                  "message": message})
+                continue
             try:
                 estimates = [difference(section, rule, h) for h in steps]
             except NotAnalytic as exc:
@@ -159,16 +194,20 @@ class StepSweepStudy(Study):
             found = summarize(steps, np.where(vanished, np.nan, errors), shift,
                               truncation_order(rule))
             summaries.append({**at, "rule": rule, "status": "ok", "message": "",
-                              **vars(found), **self._predicted(rule, theory, reference)})
+                              **vars(found), "h_rule": rule_of_thumb(rule, dtype, section.x),
+                              **self._predicted(rule, theory, reference)})
         return rows, summaries
 
-    def _theory(self, section: CoordinateLine, reference: float) -> dict[str, float | None]:
-        """|f|, |f''|, |f'''| (50-digit reference), σ = eps·|f|, and σ measured (ECnoise)."""
+    def _theory(self, section: CoordinateLine, problem: Problem, dtype: str,
+                reference: float) -> dict[str, float | None]:
+        """|f|, |f''|, |f'''| (50-digit reference), σ = eps·|f| with the dtype's eps, and σ
+        measured (ECnoise) on f as it runs in the dtype."""
         digits = self.workspace.config.reference.digits
-        d2, d3 = section_derivatives(section.problem, section.index, (2, 3), digits)
+        d2, d3 = section_derivatives(problem, section.index, (2, 3), digits)
         f_value = abs(section(section.x))
-        noise = estimate_noise(section, section.x)
-        return {"f_value": f_value, "d2": abs(d2), "d3": abs(d3), "sigma_eps": EPS * f_value,
+        noise = estimate_noise(section, section.x, snap=section.snap)
+        return {"f_value": f_value, "d2": abs(d2), "d3": abs(d3),
+                "sigma_eps": eps(dtype) * f_value,
                 "sigma_noise": None if noise is None else noise.sigma}
 
     @staticmethod
@@ -183,6 +222,15 @@ class StepSweepStudy(Study):
                 rule, sigma, theory["d2"], theory["d3"])
             row[h_key], row[err_key] = h, None if err is None else err / scale
         return row
+
+
+def rule_of_thumb(rule: str, dtype: str, x: float) -> float | None:
+    """The textbook step of ``rule`` in ``dtype``: eps^(1/3)·max(1, |x|) for a central rule,
+    eps^(1/2)·max(1, |x|) for a one-sided one; None for the complex step."""
+    order = truncation_order(rule)
+    if order is None:
+        return None
+    return eps(dtype) ** (1.0 / (order + 1)) * max(1.0, abs(x))
 
 
 def failure(exc: Exception) -> str:
