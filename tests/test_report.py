@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from diffbench.backends.base import variant_label
 from diffbench.cli import app
 from diffbench.report.compare import compare_runs
 from diffbench.results import CsvWriter, read_rows
@@ -149,6 +150,44 @@ def synthetic_run(path: Path, times: dict[str, tuple[float, float]]) -> Path:
                       "time_iqr_s": iqr, "samples": 9, "case": family})
     writer.close()
     return path
+
+
+def precision_run(path: Path, dtypes: tuple[str, ...]) -> Path:
+    """A run of two sizes of rosenbrock by reverse (alone and accumulating in float32) and
+    jax (with a dynamic loss scale) at the given working precisions, float64 written as older
+    runs wrote it (no precision columns); jax at the larger size and a lower precision is NaN."""
+    precision = ("dtype", "accumulate", "loss_scale", "underflow", "overflow")
+    path.mkdir()
+    write_manifest(path, {"config": {}, "done": []})
+    writer = CsvWriter(path / "gradient.csv",
+                       (*COLUMNS, *(precision if len(dtypes) > 1 else ())))
+    methods = (("reverse", {}), ("reverse", {"accumulate": "float32"}),
+               ("jax", {"loss_scale": "dynamic"}))
+    for size in (4, 64):
+        for dtype in dtypes:
+            for backend, options in methods:
+                low = {"dtype": dtype, **options} if dtype != "float64" else {}
+                failed = low and backend == "jax" and size == 64
+                writer.write({"study": "gradient", "family": "rosenbrock", "size": size,
+                              "backend": backend, "variant": variant_label(low),
+                              "status": "nan" if failed else "ok",
+                              "digits": "" if failed else 2.9 if low else 15.2, **low})
+    writer.close()
+    return path
+
+
+def test_precision_map_is_drawn_only_for_several_dtypes(tmp_path):
+    mixed = precision_run(tmp_path / "mixed", ("float64", "float16"))
+    plain = precision_run(tmp_path / "plain", ("float64",))
+    for run in (mixed, plain):
+        assert runner.invoke(app, ["plot", str(run)]).exit_code == 0
+    data = (mixed / "plots" / "gradient_precision.png").read_bytes()
+    assert data.startswith(PNG) and len(data) > 10_000
+    report = (mixed / "report.md").read_text()
+    assert "](plots/gradient_precision.png)\n\nEach cell is the method's normwise" in report
+    assert not (plain / "plots" / "gradient_precision.png").exists()
+    assert (plain / "plots" / "gradient_digits.png").exists()
+    assert "gradient_precision" not in (plain / "report.md").read_text()
 
 
 def test_compare_flags_exactly_the_differences_beyond_noise(tmp_path):

@@ -100,6 +100,80 @@ def _panels(count: int, width: float = 4.6, height: float = 3.6):
     return fig, axes.ravel()
 
 
+DTYPES = ("float64", "float32", "bfloat16", "float16")
+"""The working precisions, widest first: the precision map's column order."""
+PRECISION_OPTIONS = ("dtype", "accumulate", "loss_scale")
+"""Backend options that set the working precision, named apart in the precision map."""
+PRECISION_PANELS = 12
+"""The most cases the precision map draws."""
+
+
+def dtype_of(row: Mapping[str, str]) -> str:
+    """The row's working precision; ``float64`` for rows written before the column was."""
+    return row.get("dtype") or "float64"
+
+
+def dtypes(rows: Rows) -> list[str]:
+    """The rows' working precisions, in ``DTYPES`` order, then any others as they come."""
+    present = dict.fromkeys(dtype_of(r) for r in rows)
+    return [d for d in DTYPES if d in present] + [d for d in present if d not in DTYPES]
+
+
+def _method_label(row: Mapping[str, str]) -> str:
+    """The backend with its options other than the precision's, then its accumulation and
+    loss scale: ``reverse``, ``reverse · accumulate float32``, ``jax · loss scale dynamic``."""
+    others = [part for part in row.get("variant", "").split(",")
+              if part and part != "default" and part.split("=")[0] not in PRECISION_OPTIONS]
+    label = row["backend"] + (f" ({','.join(others)})" if others else "")
+    if row.get("accumulate"):
+        label += f" · accumulate {row['accumulate']}"
+    if row.get("loss_scale"):
+        label += f" · loss scale {row['loss_scale']}"
+    return label
+
+
+def plot_precision(rows: Rows, path: Path) -> Path:
+    """Correct digits per method × working precision, one annotated heat map per case (the
+    first ``PRECISION_PANELS``): a row that did not run shows its status on grey, a method not
+    run at a precision is left blank."""
+    plt = pyplot()
+    cases = list(dict.fromkeys(case_cell(r) for r in rows))
+    shown = cases[:PRECISION_PANELS]
+    methods = list(dict.fromkeys(_method_label(r) for r in rows))
+    columns = dtypes(rows)
+    fig, axes = _panels(len(shown),
+                        width=0.75 * len(columns) + 0.07 * max(map(len, methods)) + 1,
+                        height=0.36 * len(methods) + 1.6)
+    for ax, case in zip(axes, shown, strict=False):
+        values = [[math.nan] * len(columns) for _ in methods]
+        statuses = {}
+        for r in rows:
+            if case_cell(r) == case:
+                cell = methods.index(_method_label(r)), columns.index(dtype_of(r))
+                if r.get("status") == "ok":
+                    values[cell[0]][cell[1]] = number(r.get("digits"))
+                else:
+                    statuses[cell] = r.get("status", "")
+        image = ax.imshow(values, cmap="viridis", vmin=0, vmax=16, aspect="auto")
+        for (i, j), status in statuses.items():
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="lightgrey"))
+            ax.text(j, i, status, ha="center", va="center", fontsize=7, color="dimgrey")
+        for i, line in enumerate(values):
+            for j, value in enumerate(line):
+                if not math.isnan(value):
+                    ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                            color="white" if value < 9 else "black")
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+        ax.set_title(case, fontsize=10)
+    more = f" (the first {len(shown)} of {len(cases)} cases)" if len(cases) > len(shown) else ""
+    fig.suptitle(f"Correct digits by working precision{more}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.93, 0.97))
+    fig.colorbar(image, cax=fig.add_axes((0.95, 0.15, 0.012, 0.7)),
+                 label="correct digits (normwise)")
+    return save(fig, path)
+
+
 def _theory_line(rule: str, h: Sequence[float], summary: Mapping[str, str],
                  sigma: float) -> list[float] | None:
     """The relative error of ``rule``'s textbook model (``measure.sweep.error_model``) with

@@ -8,7 +8,7 @@ fresh one printed.  matplotlib is imported only when a plot is drawn.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -32,12 +32,14 @@ from .tables import (
 @dataclass(frozen=True)
 class Section:
     """What one study CSV renders to: ``tables(run, width)`` (``width``: a terminal's, or
-    None for a file), and ``plots``: kind → a function that draws that plot of the run into
-    the path given."""
+    None for a file), ``plots``: kind → a function that draws that plot of the run into the
+    path given (or draws nothing and returns None where the plot does not apply to the run),
+    and ``captions``: kind → the sentence report.md prints under that plot."""
 
     csv_name: str
     tables: Callable[[RunFiles, int | None], list[Table]]
-    plots: Mapping[str, Callable[[RunFiles, Path], Path]]
+    plots: Mapping[str, Callable[[RunFiles, Path], Path | None]]
+    captions: Mapping[str, str] = field(default_factory=dict)
 
 
 def shows_claims(run: RunFiles) -> bool:
@@ -79,10 +81,21 @@ def _checkpoint_tables(run: RunFiles, width: int | None) -> list[Table]:
     return [checkpoint_table(run.rows("checkpoint.csv"))]
 
 
+def _precision_plot(run: RunFiles, path: Path) -> Path | None:
+    """The precision map, where the gradient rows ran at more than one working precision."""
+    rows = run.rows("gradient.csv")
+    return plots.plot_precision(rows, path) if len(plots.dtypes(rows)) > 1 else None
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("gradient.csv", _gradient_tables, {
         "omega": lambda run, path: plots.plot_omega(run.rows("gradient.csv"), path),
         "digits": lambda run, path: plots.plot_digits(run.rows("gradient.csv"), path),
+        "precision": _precision_plot,
+    }, captions={
+        "precision": "Each cell is the method's normwise correct digits at that working "
+                     "precision, against the 50-digit reference at x0 rounded to the dtype "
+                     "(grey: the status of a case that did not run to ok; blank: not run).",
     }),
     Section("scaling.csv", _scaling_tables, {
         "cost": lambda run, path: plots.plot_scaling(run.rows("scaling.csv"),
@@ -125,10 +138,24 @@ def print_tables(run_dir: Path, console: Console) -> int:
 
 
 def make_plots(run_dir: Path) -> list[Path]:
-    """Every plot of the run, as ``RUN_DIR/plots/<csv stem>_<kind>.png``."""
+    """Every plot of the run that applies to it, as ``RUN_DIR/plots/<csv stem>_<kind>.png``."""
     run = RunFiles(run_dir)
-    return [draw(run, run_dir / "plots" / f"{Path(section.csv_name).stem}_{kind}.png")
-            for section in present(run) for kind, draw in section.plots.items()]
+    drawn = (draw(run, run_dir / "plots" / f"{_plot_stem(section, kind)}.png")
+             for section in present(run) for kind, draw in section.plots.items())
+    return [path for path in drawn if path is not None]
+
+
+def _plot_stem(section: Section, kind: str) -> str:
+    return f"{Path(section.csv_name).stem}_{kind}"
+
+
+def _plot_markdown(run_dir: Path, path: Path) -> str:
+    """The plot embedded by its path relative to the run, with its caption if it has one."""
+    captions = {_plot_stem(section, kind): caption for section in SECTIONS
+                for kind, caption in section.captions.items()}
+    caption = captions.get(path.stem)
+    return f"![{path.stem}]({path.relative_to(run_dir)})\n" + (f"\n{caption}\n" if caption
+                                                               else "")
 
 
 def markdown_report(run_dir: Path, plot_files: Sequence[Path] = ()) -> str:
@@ -137,7 +164,7 @@ def markdown_report(run_dir: Path, plot_files: Sequence[Path] = ()) -> str:
     parts += [table_to_markdown(table) for table in tables(run_dir)]
     if plot_files:
         parts.append("## Plots\n")
-        parts += [f"![{p.stem}]({p.relative_to(run_dir)})\n" for p in plot_files]
+        parts += [_plot_markdown(run_dir, p) for p in plot_files]
     return "\n".join(parts)
 
 
