@@ -7,8 +7,8 @@ over ``h_shifts`` copies of the grid shifted by fractions of a grid step, and su
 component × rule: the measured optimum with its spread over the shifts, the slopes, the fitted
 error model, the textbook and noise-aware theory with the dtype's eps, and the rule of thumb
 h = eps^(1/3)·max(1, |x|) (eps^(1/2) for one-sided rules).  For a family of one input without
-kinks it also compares (in float64) the adaptive differences (``COMPARED``): each method's derivative, its error
-against the 50-digit reference and its evaluations of f.
+kinks it also compares (in float64) the adaptive differences (``COMPARED``): each method's
+derivative, its error against the 50-digit reference and its evaluations of f.
 """
 
 from __future__ import annotations
