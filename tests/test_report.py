@@ -159,8 +159,8 @@ def precision_run(path: Path, dtypes: tuple[str, ...]) -> Path:
     precision = ("dtype", "accumulate", "loss_scale", "underflow", "overflow")
     path.mkdir()
     write_manifest(path, {"config": {}, "done": []})
-    writer = CsvWriter(path / "gradient.csv",
-                       (*COLUMNS, *(precision if len(dtypes) > 1 else ())))
+    writer = CsvWriter(path / "gradient.csv", COLUMNS if len(dtypes) > 1
+                       else tuple(c for c in COLUMNS if c not in precision))
     methods = (("reverse", {}), ("reverse", {"accumulate": "float32"}),
                ("jax", {"loss_scale": "dynamic"}))
     for size in (4, 64):

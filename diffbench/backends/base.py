@@ -64,6 +64,12 @@ class Prepared:
     def error_estimates(self) -> np.ndarray | None:
         return None
 
+    @property
+    def measured(self) -> Prepared:
+        """What the backend's own memory measurement reads: this gradient, or the backend's
+        gradient that a wrapper (a loss scale) calls."""
+        return self
+
     def scaled_gradient(self) -> np.ndarray | None:
         """The last gradient of S·f as computed, before the division by S (None: unscaled)."""
         return None

@@ -40,6 +40,10 @@ class LossScaled(Prepared):
         return self._at[self.scale]
 
     @property
+    def measured(self) -> Prepared:
+        return self.inner
+
+    @property
     def function_method(self) -> str:
         return self.inner.function_method
 

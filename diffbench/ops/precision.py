@@ -11,10 +11,11 @@ The arithmetic, the same in every namespace:
   rounded to the dtype;
 * reductions (``sum``, ``mean``, ``prod``) and products (``dot``, ``matmul``): with
   ``accumulate``, the operands are cast to it, reduced by the namespace and the result rounded
-  to the dtype once (what autocast and tensor cores do); without, they accumulate in the dtype:
-  left to right in runs of ``RUN`` terms, the runs' results combined the same way, every
-  partial result rounded to the dtype (a kernel with a dtype accumulator; numpy's own float16
-  and bfloat16 kernels differ from one another, so they are not used).
+  to the dtype once (what autocast and tensor cores do); without, they accumulate in the dtype,
+  every partial result rounded to it: a product sums its k terms left to right (a kernel with
+  one dtype accumulator), a reduction in runs of ``RUN`` terms left to right, the runs'
+  results combined the same way (numpy's own float16 and bfloat16 kernels differ from one
+  another, so they are not used).
 
 The backward pass is each method's own, in the dtypes the forward values have.  The reference
 of a lowered f is the exact gradient of f as written at x0 rounded to the dtype: the input's
@@ -291,7 +292,7 @@ class Context:
         a = a[None, :] if left else a
         b = b[:, None] if right else b
         products = a[..., :, :, None] * b[..., None, :, :]  # (…, m, k, n)
-        out = _fold(products, len(np.shape(products)) - 2, _ADD, self.base)
+        out = _fold(products, len(np.shape(products)) - 2, _ADD, self.base, run=None)
         if right:
             out = out[..., 0]
         if left:
@@ -317,27 +318,28 @@ _ADD = "add"
 _MULTIPLY = "multiply"
 
 
-def _fold(v, axis: int, combine: str, base) -> object:
-    """``v`` reduced over ``axis`` by ``combine``, left to right in runs of ``RUN`` terms, the
-    runs' results reduced the same way; every partial result in ``v``'s dtype."""
+def _fold(v, axis: int, combine: str, base, run: int | None = RUN) -> object:
+    """``v`` reduced over ``axis`` by ``combine``, left to right in runs of ``run`` terms (one
+    run: None), the runs' results reduced the same way; every partial result in ``v``'s
+    dtype."""
     shape = tuple(np.shape(v))
     n = shape[axis]
     if n == 0:
         raise ValueError("a reduction over an empty axis in a lowered precision")
     head = (slice(None),) * axis
-    if n <= RUN:
+    if run is None or n <= run:
         acc = v[(*head, 0)]
         for j in range(1, n):
             term = v[(*head, j)]
             acc = acc + term if combine == _ADD else acc * term
         return acc
-    runs = n // RUN
-    main = v[(*head, slice(0, runs * RUN))]
-    blocks = base.reshape(main, shape[:axis] + (runs, RUN) + shape[axis + 1:])
-    partial = _fold(_fold(blocks, axis + 1, combine, base), axis, combine, base)
-    if runs * RUN == n:
+    runs = n // run
+    main = v[(*head, slice(0, runs * run))]
+    blocks = base.reshape(main, shape[:axis] + (runs, run) + shape[axis + 1:])
+    partial = _fold(_fold(blocks, axis + 1, combine, base, run), axis, combine, base, run)
+    if runs * run == n:
         return partial
-    rest = _fold(v[(*head, slice(runs * RUN, n))], axis, combine, base)
+    rest = _fold(v[(*head, slice(runs * run, n))], axis, combine, base, run)
     return partial + rest if combine == _ADD else partial * rest
 
 

@@ -327,8 +327,8 @@ class GradientStudy(Study):
             row["peak_bytes"] = traced_peak(lambda: prepared.gradient(x))
             row["f_peak_bytes"] = self.workspace.f_peak(problem)
         else:
-            row["peak_bytes"] = backend.measure_memory(prepared, x)
-            row["f_peak_bytes"] = backend.measure_function_memory(prepared, x)
+            row["peak_bytes"] = backend.measure_memory(prepared.measured, x)
+            row["f_peak_bytes"] = backend.measure_function_memory(prepared.measured, x)
         row["memory_method"] = backend.memory_method if row["peak_bytes"] is not None else "none"
         row["rss_peak_bytes"] = rss_peak(lambda: prepared.gradient(x))
         row["f_rss_peak_bytes"] = rss_peak(prepared.timed_function(x))
