@@ -11,8 +11,10 @@ x = W (c × d, row-major).
 
 At x0 with the defaults (c = 10 classes, d = 16 features, a batch of m = 64, margin 14), 96 %
 of the gradient's 160 components are below 2⁻¹⁴ (2 % below 2⁻²⁴; |g_i| from 8e-9 to 8e-5),
-and every component of S g is a normal float16 for each S = 2^k, k = 13 … 26
-(:data:`LOSS_SCALE` is one of them), with S f below float16's largest 65504.
+and every component of the exact S g is a normal float16 for each S = 2^k, k = 13 … 26, with
+S f below float16's largest 65504.  Computed in float16 (x0 rounded to it), S = 2^15 is the
+only such power of two that float16 holds and that leaves no component below 2⁻¹⁴: hence
+:data:`LOSS_SCALE`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .workloads import logsumexp, max_last
 NOISE = 0.3
 """The spread of an example's features about its class centre (in norm, on average)."""
 
-LOSS_SCALE = 2.0 ** 14
+LOSS_SCALE = 2.0 ** 15
 """A static loss scale under which every component of S g at the default x0 is a normal
 float16."""
 
