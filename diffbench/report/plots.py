@@ -134,17 +134,20 @@ def _method_label(row: Mapping[str, str]) -> str:
 
 def plot_precision(rows: Rows, path: Path) -> Path:
     """Correct digits per method × working precision, one annotated heat map per case (the
-    first ``PRECISION_PANELS``): a row that did not run shows its status on grey, a method not
-    run at a precision is left blank."""
+    first ``PRECISION_PANELS``) over the methods run on it: a row that did not run shows its
+    status on grey, a method not run at a precision is left blank."""
     plt = pyplot()
     cases = list(dict.fromkeys(case_cell(r) for r in rows))
     shown = cases[:PRECISION_PANELS]
-    methods = list(dict.fromkeys(_method_label(r) for r in rows))
+    labels = {case: list(dict.fromkeys(_method_label(r) for r in rows if case_cell(r) == case))
+              for case in shown}
+    most = max(len(methods) for methods in labels.values())
+    longest = max(len(label) for methods in labels.values() for label in methods)
     columns = dtypes(rows)
-    fig, axes = _panels(len(shown),
-                        width=0.75 * len(columns) + 0.07 * max(map(len, methods)) + 1,
-                        height=0.36 * len(methods) + 1.6)
+    fig, axes = _panels(len(shown), width=0.75 * len(columns) + 0.07 * longest + 1,
+                        height=0.36 * most + 1.6)
     for ax, case in zip(axes, shown, strict=False):
+        methods = labels[case]
         values = [[math.nan] * len(columns) for _ in methods]
         statuses = {}
         for r in rows:
