@@ -595,7 +595,8 @@ def list_command() -> None:
         backends.add_column(column)
     for backend in registry().values():
         reason = backend.unavailable()
-        options = ", ".join(f"{k} = {json.dumps(v)}" for k, v in backend.options.items()) or "–"
+        options = ", ".join(f"{k} = {'none' if v is None else json.dumps(v)}"
+                            for k, v in backend.options.items()) or "–"
         available = ("[green]yes[/green]" if reason is None
                      else f"[red]no[/red]: {escape(reason)}")
         for part, why in backend.optional_parts().items():
