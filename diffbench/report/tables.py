@@ -39,18 +39,20 @@ def case_cell(row: Mapping[str, str]) -> str:
 
 def step_summary_table(rows: Sequence[Mapping[str, str]],
                        title: str = "step sweep") -> Table:
-    """One line per family × component × rule: the measured optimum against the theory.
+    """One line per family × dtype × component × rule: the measured optimum against the
+    theory (the family shows its dtype where it is not float64).
 
     h_opt is the median optimum over the shifted grids, ``spread`` its highest over its lowest,
     ``by`` how it was found (``fit``: the fitted error model; ``win``: the best window of steps);
     err_near the median error around it (the CSV also has the smallest, ``err_min``); slope↓
-    and slope↑ the fitted slopes below and above it; h* and E* the textbook optimum with
-    σ = eps·|f| and with σ measured.  A rule that did not run shows its status instead of h_opt.
+    and slope↑ the fitted slopes below and above it; h(rule) the rule of thumb eps^(1/3)·max(1,
+    |x|) (eps^(1/2) one-sided); h* and E* the textbook optimum with σ = eps·|f| and with σ
+    measured.  A rule that did not run shows its status instead of h_opt.
     """
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1),
                   collapse_padding=True)
     for column in ("family", "x", "rule", "h_opt", "spread", "by", "err_near", "slope↓",
-                   "slope↑", "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
+                   "slope↑", "h(rule)", "h*(eps)", "E*(eps)", "h*(σ)", "E*(σ)"):
         table.add_column(column, justify="left" if column in ("family", "rule", "by")
                          else "right", no_wrap=True)
     for row in rows:
@@ -60,12 +62,14 @@ def step_summary_table(rows: Sequence[Mapping[str, str]],
         ran = row.get("status") == "ok"
         spread = (f"×{float(row['h_opt_high']) / float(row['h_opt_low']):.2g}"
                   if ran and row.get("h_opt_low") else "")
+        dtype = row.get("dtype") or "float64"
         table.add_row(
-            row["family"] + (f"[{row['size']}]" if row.get("size") else ""), where,
+            row["family"] + (f"[{row['size']}]" if row.get("size") else "")
+            + ("" if dtype == "float64" else f" {dtype}"), where,
             row.get("rule", ""), fmt.short(row.get("h_opt")) if ran else status_cell(row),
             spread, row.get("h_opt_method", "").replace("window", "win"),
             *(fmt.short(row.get(key)) for key in (
-                "err_near", "slope_roundoff", "slope_truncation", "h_theory",
+                "err_near", "slope_roundoff", "slope_truncation", "h_rule", "h_theory",
                 "err_theory", "h_noise", "err_noise")),
         )
     return table

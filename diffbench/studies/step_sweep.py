@@ -149,7 +149,8 @@ class StepSweepStudy(Study):
         if not np.all(np.isfinite(f_value)):
             message = (f"f(x0) = {f_value} is not finite in {dtype} (its largest number is "
                        f"{float(finfo(dtype).max):g})")
-            return {self.csv_name: [{**head, "status": "overflow", "message": message}]}
+            row = {**head, "status": "overflow", "message": message}
+            return {self.csv_name: [row], self.summary_name: [row]}
         for index in swept_components(found, self.spec.extra["components"]):
             section = CoordinateLine(method, index, snap(dtype))
             at = {**head, "component": index, "point": section.x}
