@@ -2,6 +2,7 @@
 the adaptive differences beside numdifftools and SciPy."""
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -321,6 +322,9 @@ BASE = '[[study]]\nkind = "step-sweep"\nfamilies = ["exp"]\n'
     ("components = 0\n", "components", ">= 1"),
     ("h_shifts = 0\n", "h_shifts", ">= 1"),
     ("h_mni = 1e-10\n", "h_mni", "did you mean 'h_min'"),
+    ('dtypes = ["float8"]\n', "dtypes", "unknown dtype 'float8'"),
+    ('dtypes = ["float32", "float32"]\n', "dtypes", "distinct dtype names"),
+    ("dtypes = []\n", "dtypes", "distinct dtype names"),
     ('backends = ["central"]\n', "backends", "unknown key"),
 ])
 def test_sweep_config_errors_name_the_key(tmp_path, extra, key, words):
@@ -444,3 +448,34 @@ def test_methods_table_names_the_most_accurate_and_says_why_a_method_did_not_run
             "central (step=auto), scipy |") in text
     assert (f"exp: numdifftools is not installed: {INSTALL}; exp: scipy: status -1 at x[0]: …"
             in text)
+
+
+LOW = """
+[[study]]
+kind = "step-sweep"
+families = ["sin", "exp"]
+dtypes = ["float32", "float16"]
+h_min = 1e-8
+h_max = 1.0
+h_points = 65
+h_shifts = 2
+"""
+
+
+def test_a_sweep_in_float32_finds_the_optimum_of_its_eps(tmp_path):
+    """In float32 the central optimum on sin moves to about eps32^(1/3) and keeps about two
+    thirds of float32's digits; e^20 overflows float16 and is one overflow row."""
+    path = tmp_path / "low.toml"
+    path.write_text(LOW)
+    run(load_config(path), tmp_path / "run", Console(file=open(os.devnull, "w")), argv=["test"])
+    summary = {(r["family"], r["dtype"], r["rule"]): r
+               for r in read_rows(tmp_path / "run" / "step_summary.csv")}
+    sin = summary["sin", "float32", "central-exact"]
+    eps32 = float(np.finfo(np.float32).eps)
+    assert float(sin["h_rule"]) == pytest.approx(eps32 ** (1 / 3))
+    assert eps32 ** (1 / 3) / 3 < float(sin["h_opt"]) < 3 * eps32 ** (1 / 3)
+    assert 4.0 < -np.log10(float(sin["err_near"])) < 6.0
+    assert summary["sin", "float32", "complex"]["status"] == "unsupported"
+    overflow = summary["exp", "float16", ""]
+    assert overflow["status"] == "overflow" and "65504" in overflow["message"]
+
