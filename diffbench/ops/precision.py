@@ -15,7 +15,8 @@ The arithmetic, the same in every namespace:
   every partial result rounded to it: a product sums its k terms left to right (a kernel with
   one dtype accumulator), a reduction in runs of ``RUN`` terms left to right, the runs'
   results combined the same way (numpy's own float16 and bfloat16 kernels differ from one
-  another, so they are not used).
+  another, so they are not used); float64, with nothing to emulate, uses the namespace's own
+  (a float64 run with a loss scale).
 
 The backward pass is each method's own, in the dtypes the forward values have.  The reference
 of a lowered f is the exact gradient of f as written at x0 rounded to the dtype: the input's
@@ -285,6 +286,8 @@ class Context:
 
     def matmul(self, a, b):
         a, b = self.argument(a), self.argument(b)
+        if self.dtype == _FLOAT64:
+            return Lowered(self.base.matmul(a, b), self)
         if self.wide != self.dtype:
             wide = self.base.matmul(self._cast(a, self.wide), self._cast(b, self.wide))
             return Lowered(self._cast(wide, self.dtype), self)
@@ -301,6 +304,8 @@ class Context:
 
     def _reduce(self, op: str, x, axis):
         v = self.argument(x)
+        if self.dtype == _FLOAT64:
+            return Lowered(getattr(self.base, op)(v, axis=axis), self)
         if self.wide != self.dtype:
             wide = getattr(self.base, op)(self._cast(v, self.wide), axis=axis)
             return Lowered(self._cast(wide, self.dtype), self)
@@ -314,6 +319,7 @@ class Context:
         return Lowered(v / float(count) if op == "mean" else v, self)
 
 
+_FLOAT64 = DTYPES["float64"]
 _ADD = "add"
 _MULTIPLY = "multiply"
 
