@@ -23,7 +23,7 @@ import diffbench.ad as ad
 import diffbench.ops as op_list
 from diffbench.ad.cotangents import unbroadcast
 from diffbench.ad.numeric import FLOAT64, MPMATH
-from diffbench.ad.rules import ELEMENTWISE, RULES, Indexed
+from diffbench.ad.rules import ELEMENTWISE, RULES, Deferred, Indexed
 from diffbench.families import BUILTIN
 from diffbench.ops import missing_names, mpmath_ops, sympy_ops
 
@@ -401,6 +401,8 @@ def reference_sweep(records, output: int, seed) -> dict[int, np.ndarray]:
         for parent, vjp in zip(record.parents, record.vjps, strict=True):
             c = vjp(g)
             total = cotangents.setdefault(parent, np.zeros(records[parent].shape))
+            if type(c) is Deferred:
+                c = c.value()
             if type(c) is Indexed:
                 np.add.at(total, c.index, c.value)
             else:
@@ -561,6 +563,49 @@ def test_a_scalar_cotangent_handed_to_an_array_is_not_its_buffer():
         return ad.maximum(ad.sum(w), 0.1) + ad.sum(t)
 
     assert_equals_plain_sweep(fn, [np.array([0.5, 1.0, 1.5])])
+
+
+def _layer(x, n: int):
+    """½‖W u‖² with W the first n² entries of x, the rest of x added to the product: the
+    outer product of W's cotangent lands on the rows x[:n²] of x's."""
+    u = np.linspace(-1.0, 1.0, n)
+    w = ad.reshape(x[: n * n], (n, n))
+    return 0.5 * ad.sum((w @ u + x[n * n:]) ** 2)
+
+
+@pytest.mark.parametrize("n", [3, 100])  # 100: x's buffer is large, its rows left unzeroed
+def test_an_outer_product_written_where_it_lands_equals_the_plain_sweep(n):
+    x = np.linspace(-1.0, 1.0, n * n + n)
+    assert_equals_plain_sweep(lambda x: _layer(x, n), [x])
+
+
+def test_a_retained_deferred_cotangent_is_made_and_kept():
+    n = 100
+    tape = ad.Tape()
+    x = tape.leaf(np.linspace(-1.0, 1.0, n * n + n))
+    w = ad.reshape(x[: n * n], (n, n))
+    w.retain_grad()
+    u = np.linspace(-1.0, 1.0, n)
+    ad.backward(0.5 * ad.sum((w @ u + x[n * n:]) ** 2))
+    residual = w.value @ u + x.value[n * n:]
+    assert np.array_equal(w.grad, residual[:, None] * u)
+    assert np.array_equal(x.grad, np.concatenate([(residual[:, None] * u).ravel(), residual]))
+
+
+def test_a_weight_matrix_gradient_is_written_once():
+    """The outer product is computed into the gradient handed back, not made and copied there:
+    one gradient's bytes at the peak, besides a few vectors and numpy's scratch buffers."""
+    n = 256
+    x = np.linspace(-1.0, 1.0, n * n + n)
+    gradient = ad.grad(lambda x: _layer(x, n))
+    gradient(x)
+    tracemalloc.start()
+    try:
+        gradient(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes + 256 * 1024, peak / x.nbytes
 
 
 def test_the_random_programs_use_every_rule():

@@ -9,7 +9,7 @@ import pytest
 
 from diffbench.ad.cotangents import Cotangents, is_basic, unbroadcast
 from diffbench.ad.numeric import FLOAT64, MPMATH
-from diffbench.ad.rules import Indexed
+from diffbench.ad.rules import Deferred, Indexed
 
 SHAPES = [(3,), (3,), (2, 3), ()]
 
@@ -194,6 +194,60 @@ def test_an_index_into_a_held_cotangent_copies_it_first():
     assert s.slots[0].tolist() == [1.0, 6.0, 1.0] and held.tolist() == [1.0, 1.0, 1.0]
     s.add(0, Indexed((Ellipsis, [1, 1]), fresh(1.0, 1.0)))
     assert s.slots[0].tolist() == [1.0, 8.0, 1.0]
+
+
+def outer(g: np.ndarray, u: np.ndarray, outs: list) -> Deferred:
+    """The deferred outer product g uᵀ, noting the ``out`` each computation of it is given."""
+
+    def multiply(*args, out=None):
+        outs.append(out)
+        return np.multiply(*args, out=out)
+
+    return Deferred(multiply, (g[:, None], u), (len(g), len(u)))
+
+
+def test_a_deferred_slice_is_computed_into_the_rows_it_lands_on():
+    n = 100  # x = [W.ravel(), b]: a large buffer, whose rows for b are written first
+    g, u, outs = np.linspace(-1.0, 1.0, n), np.linspace(2.0, 3.0, n), []
+    s = Cotangents(FLOAT64, [(n * n + n,)])
+    s.add(0, Indexed(slice(n * n, None), np.arange(float(n))))
+    s.add(0, Indexed(slice(None, n * n), outer(g, u, outs).reshape((n * n,))))
+    assert not s.pending
+    result = s.result(0)
+    assert np.array_equal(result, np.concatenate([np.outer(g, u).ravel(), np.arange(n)]))
+    assert len(outs) == 1 and np.shares_memory(outs[0], result)
+
+
+def test_a_deferred_slice_first_in_a_new_buffer_is_computed_there():
+    n = 100
+    g, u, outs = np.linspace(-1.0, 1.0, n), np.linspace(2.0, 3.0, n), []
+    s = Cotangents(FLOAT64, [(n * n + n,)])
+    s.add(0, Indexed(slice(None, n * n), outer(g, u, outs).reshape((n * n,))))
+    assert s.pending == {0: (0, n * n)} and np.shares_memory(outs[0], s.slots[0])
+    result = s.result(0)
+    assert np.array_equal(result[: n * n], np.outer(g, u).ravel()) and not result[n * n:].any()
+
+
+def test_a_deferred_contribution_is_kept_until_it_lands_or_meets_another():
+    g, u, outs = fresh(1.0, 2.0), fresh(1.0, 10.0, 100.0), []
+    s = store()
+    s.add(2, outer(g, u, outs))
+    assert type(s.slots[2]) is Deferred and not s.owned[2] and s.live == 0 and not outs
+    s.add(2, np.ones((2, 3)))
+    assert s.slots[2].tolist() == [[2.0, 11.0, 101.0], [3.0, 21.0, 201.0]] and outs == [None]
+    s.add(2, outer(g, u, outs))  # into the buffer it now owns: made, then added
+    assert s.slots[2].tolist() == [[3.0, 21.0, 201.0], [5.0, 41.0, 401.0]]
+    assert s.result(2).tolist() == [[3.0, 21.0, 201.0], [5.0, 41.0, 401.0]]
+
+
+def test_a_deferred_contribution_on_entries_that_are_not_rows_is_made_first():
+    s = Cotangents(FLOAT64, [(2, 3)])
+    outs = []
+    s.add(0, Indexed((slice(None), slice(1, None)), outer(fresh(1.0, 2.0), fresh(1.0, 3.0), outs)))
+    assert s.result(0).tolist() == [[0.0, 1.0, 3.0], [0.0, 2.0, 6.0]] and outs == [None]
+    s = Cotangents(FLOAT64, [(2, 3)])
+    s.add(0, outer(fresh(1.0, 2.0), fresh(1.0, 2.0, 3.0), outs))
+    assert s.result(0).tolist() == [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]
 
 
 # ---- accounting and results ----------------------------------------------------------------

@@ -18,6 +18,10 @@ Invariants:
   buffer's ownership to that slot (so ``y = x + 1.0`` hands ``y``'s cotangent to ``x`` as it is).
   This relies on the rules handing on, to several parents, only the cotangent itself or new
   arrays: views of it come only from ops of one traced argument (``reshape``, ``sum``).
+* A slot may hold a :class:`~diffbench.ad.rules.Deferred` cotangent, not yet computed: only as
+  its first and only contribution (a later one makes it first), never owned.  Where it lands
+  on rows of a buffer that the store has just made, or that a bordering slice is filling, it
+  is computed there, so an outer product as large as a weight matrix is written once.
 * A slot in ``pending`` owns a buffer of which only the rows ``[start, stop)`` of the first
   axis hold its cotangent (a large slice's first contribution); the other rows are zeroed before
   anything else reads or adds to the buffer, unless a bordering slice writes them first.
@@ -36,7 +40,7 @@ import ml_dtypes
 import numpy as np
 
 from diffbench.ad.numeric import FLOAT64
-from diffbench.ad.rules import Indexed
+from diffbench.ad.rules import Deferred, Indexed
 
 _NDARRAY = np.ndarray
 _NOBODY = -1  # no slot has received the cotangent being handed on
@@ -90,7 +94,7 @@ class Cotangents:
             self._settle(i)
         slots = self.slots
         old = slots[i]
-        if old is None:  # the first contribution: kept as it is
+        if old is None:  # the first contribution: kept as it is (a Deferred one too)
             slots[i] = c
             if c is self._handed:
                 self._receiver = i if self._receiver == _NOBODY else _SEVERAL
@@ -98,9 +102,14 @@ class Cotangents:
                 self.owned[i] = True
                 self.live += c.nbytes
             return
+        if kind is Deferred:
+            c = c.value()
+            c_shape, kind = c.shape, type(c)
         if self.owned[i]:
             old += c
             return
+        if type(old) is Deferred:
+            old = old.value()
         if c is not self._handed and c_shape == shape and kind is _NDARRAY and c.base is None:
             c += old  # a fresh contribution becomes the buffer
         else:
@@ -145,6 +154,8 @@ class Cotangents:
         if self.owned[i]:
             self.owned[i] = False
             return g
+        if type(g) is Deferred:
+            return g.value()
         return np.array(np.broadcast_to(g, shape))
 
     def _add_at(self, i: int, index: object, value: object) -> None:
@@ -153,16 +164,19 @@ class Cotangents:
         The first contribution of a unit-step slice of the first axis of a large buffer is
         written into a new, unzeroed buffer; the rows it leaves are zeroed when the buffer is
         next read, or instead written by a later slice that borders it (``x[:k]`` and
-        ``x[k:]``: each row written once, never zeroed)."""
+        ``x[k:]``: each row written once, never zeroed).  A deferred ``value`` written to such
+        rows is computed there; added to entries, or to other places, it is made first."""
         old = self.slots[i]
         shape = self.shapes[i]
         dtype = getattr(value, "dtype", np.float64)
         rows = _rows(index, shape)
+        if rows is None and type(value) is Deferred:
+            value = value.value()  # rows are C-contiguous in the buffer, other places may not be
         pending = self.pending.get(i) if self.pending else None
         if pending is not None:
             start, stop = pending
             if rows is not None and (rows[1] == start or rows[0] == stop):
-                old[index] = value
+                _put(old, index, value)
                 start, stop = min(start, rows[0]), max(stop, rows[1])
                 if (start, stop) == (0, shape[0]):
                     del self.pending[i]
@@ -178,11 +192,13 @@ class Cotangents:
                     self.pending[i] = rows
             else:
                 buffer = self._zeros(shape, dtype)
-            buffer[index] = value
+            _put(buffer, index, value)
             self.slots[i] = buffer
             self.owned[i] = True
             self.live += buffer.nbytes
             return
+        if type(value) is Deferred:
+            value = value.value()
         if not self.owned[i]:
             buffer = self._zeros(shape, dtype) if old is None else self._copy(old, shape)
             self.slots[i] = buffer
@@ -259,6 +275,14 @@ def _rows(index: object, shape: tuple[int, ...]) -> tuple[int, int] | None:
         return None
     start, stop, _ = index.indices(shape[0])
     return (start, stop) if start < stop else None
+
+
+def _put(buffer: object, index: object, value: object) -> None:
+    """``buffer[index] = value``; a deferred ``value`` is computed straight into those entries."""
+    if type(value) is Deferred:
+        value.into(buffer[index])
+    else:
+        buffer[index] = value
 
 
 def _entries(buffer: object, index: object) -> object:

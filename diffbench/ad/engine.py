@@ -29,7 +29,7 @@ import numpy as np
 
 from diffbench.ad.cotangents import Cotangents
 from diffbench.ad.numeric import FLOAT64, FLOATS, MPMATH, namespace_of
-from diffbench.ad.rules import ELEMENTWISE, RULES
+from diffbench.ad.rules import DEFERRING, ELEMENTWISE, RULES, Deferred
 
 
 class Record(NamedTuple):
@@ -395,7 +395,8 @@ class Tape:
 
 class _Retained:
     """A VJP that first sets ``box.grad`` to a copy of the cotangent it carries, spread to the
-    value's ``shape`` (the buffer itself may be handed on and added into)."""
+    value's ``shape`` (the buffer itself may be handed on and added into; a deferred one is
+    made first)."""
 
     __slots__ = ("vjp", "box", "shape")
 
@@ -404,6 +405,8 @@ class _Retained:
 
     def __call__(self, g: object) -> object:
         box = self.box()
+        if type(g) is Deferred:
+            g = g.value()
         if box is not None:
             box._grad = np.array(np.broadcast_to(g, self.shape))
         return self.vjp(g)
@@ -432,12 +435,15 @@ def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...], dtype: obje
 
 def _spread(op: str, links: tuple[tuple[int, Callable], ...], g: object,
             shape: tuple[int, ...], shapes: list[tuple[int, ...]]) -> object:
-    """A cotangent ``g`` held in a shape that merely broadcasts to ``shape``, the output's, as
-    the rules of ``op`` take it: spread to ``shape``, or as it is.
+    """A cotangent ``g`` held in a shape that merely broadcasts to ``shape``, the output's, or
+    deferred, as the rules of ``op`` take it: spread to ``shape``, made, or as it is.
 
     Elementwise rules take it as it is, unless the op broadcast one of its arguments (whose
     cotangent must then be summed over the stretched axes); ``getitem`` adds it into its slice.
+    A deferred one is made, except for the ops that hand it on (``DEFERRING``).
     """
+    if type(g) is Deferred:
+        return g if op in DEFERRING else g.value()
     if op == "getitem":
         return g
     if op in ELEMENTWISE:

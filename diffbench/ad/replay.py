@@ -46,6 +46,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from diffbench.ad.cotangents import Cotangents, is_basic
 from diffbench.ad.engine import _OPS, Box, Tape, TapeStats
 from diffbench.ad.numeric import FLOAT64
+from diffbench.ad.rules import Deferred
 
 _NDARRAY = np.ndarray
 
@@ -388,6 +389,8 @@ class _SymbolCotangents(Cotangents):
         self.slots[i] = None
         if g is None:
             return self.ns.zeros(self.shapes[i])
+        if type(g) is Deferred:
+            return g.value()
         if np.shape(g) == self.shapes[i]:
             return g
         return np.broadcast_to(g, self.shapes[i])

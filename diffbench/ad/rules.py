@@ -4,8 +4,9 @@
 calls it while recording, and only for traced arguments, so constants get no cotangents.  The
 maker keeps only what ``vjp`` reads: the forward values it closes over, and shapes or masks
 bound as default arguments (so every other forward value is freed during the forward pass).
-``vjp(g)`` returns the cotangent of argument ``i``; the engine un-broadcasts it where it is
-accumulated.  ``None`` marks an argument with no derivative.
+``vjp(g)`` returns the cotangent of argument ``i`` (an array, an :class:`Indexed` or a
+:class:`Deferred`); the engine un-broadcasts it where it is accumulated.  ``None`` marks an
+argument with no derivative.
 
 Cotangents may be held in any shape that broadcasts to their value's (a sum hands back its
 scalar cotangent as is, not spread over an array).  The rules of the ``ELEMENTWISE`` ops and of
@@ -48,6 +49,43 @@ class Indexed:
         self.value = value
 
 
+class Deferred:
+    """The cotangent ``ufunc(*args)`` (an array of shape ``made``, seen in the shape ``dims``),
+    not yet computed: where it lands on rows of a new buffer, the cotangent store computes it there
+    (``ufunc(*args, out=...)``) instead of making it and copying it in; anywhere else it is
+    made (:meth:`value`).  ``np.reshape`` of it (the reshape rule) is deferred too.
+
+    Only the rules of the :data:`DEFERRING` ops receive one; ``dims`` is exactly the shape of
+    the value whose cotangent it is (nothing to un-broadcast)."""
+
+    __slots__ = ("ufunc", "args", "made", "dims")
+    shape = None  # not an array: the sweep makes it unless it is reshaped or indexed
+
+    def __init__(self, ufunc: Callable, args: tuple, shape: tuple[int, ...],
+                 dims: tuple[int, ...] | None = None) -> None:
+        self.ufunc, self.args, self.made = ufunc, args, shape
+        self.dims = shape if dims is None else dims
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype it is computed in."""
+        return np.result_type(*self.args)
+
+    def value(self) -> object:
+        """The cotangent, computed into a new array."""
+        made = self.ufunc(*self.args)
+        return made if self.dims == self.made else made.reshape(self.dims)
+
+    def into(self, out: object) -> None:
+        """Compute the cotangent into ``out``, a C-contiguous array of shape ``dims``."""
+        self.ufunc(*self.args, out=out if self.dims == self.made else out.reshape(self.made))
+
+    def reshape(self, dims: tuple[int, ...], order: str = "C") -> Deferred:
+        """The same cotangent seen in the shape ``dims``, still deferred (``np.reshape`` calls
+        this with the C order of the reshape rule)."""
+        return Deferred(self.ufunc, self.args, self.made, tuple(dims))
+
+
 def _expand(g, axis):
     """The cotangent of a reduction over ``axis``, with the reduced axes put back as size 1."""
     return g if axis is None else np.expand_dims(g, axis)
@@ -70,8 +108,9 @@ def _others_product(x, axis) -> np.ndarray:
 
 def _matmul_left(g, a_ndim: int, b):
     """The cotangent of ``a`` in ``a @ b`` (numpy's rules for 1-d operands)."""
-    if np.ndim(b) == 1:
-        return g[..., None] * b if a_ndim > 1 else g * b
+    if np.ndim(b) == 1:  # an outer product as large as a: deferred to where it lands
+        return Deferred(np.multiply, (g[..., None], b), (*np.shape(g), len(b))) if a_ndim > 1 \
+            else g * b
     if a_ndim == 1:
         return (b @ g[..., None])[..., 0]
     return g @ np.swapaxes(b, -1, -2)
@@ -158,3 +197,7 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
 ELEMENTWISE = frozenset((*UNARY, *BINARY, *SELECTION, *ARITHMETIC, "square"))
 """Ops applied entry by entry, whose rules accept a cotangent that broadcasts to the output:
 the op list's elementwise functions and operators, and ``square`` (how ``x ** 2`` is recorded)."""
+
+DEFERRING = frozenset(("reshape", "getitem"))
+"""Ops whose rules hand a :class:`Deferred` cotangent on, still deferred: ``reshape`` reshapes
+it, ``getitem`` lands it on its slice; the sweep makes it for every other op."""
