@@ -48,6 +48,7 @@ FIRST, SECOND, BOTH = (0,), (1,), (0, 1)
 _POSITIONS = {FIRST: FIRST, SECOND: SECOND, BOTH: BOTH}  # equal tuples to these very ones
 
 _new_box = object.__new__
+_FLOAT64 = np.dtype(np.float64)
 _SHAPE = operator.itemgetter(2)  # of a stored record
 _OPS = {ns.name: {op: (getattr(ns, op), makers) for op, makers in RULES.items()}
         for ns in (FLOAT64, MPMATH)}
@@ -424,7 +425,7 @@ def _seed(ns: SimpleNamespace, seed: object, shape: tuple[int, ...], dtype: obje
                 f"backward of an output of shape {shape} needs a seed of that shape "
                 "(the output's cotangent), as in PyTorch"
             )
-        if ns is MPMATH:
+        if ns is MPMATH or dtype == _FLOAT64:
             return ns.one if shape == () else ns.zeros(shape) + ns.one
         return np.ones(shape, dtype)[()]
     seed = np.asarray(seed, dtype=dtype)
