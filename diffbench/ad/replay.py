@@ -382,6 +382,13 @@ class _SymbolCotangents(Cotangents):
         super().__init__(ns, shapes)
         self.program = program
 
+    def add(self, i: int, c: object) -> None:
+        """As the store adds, except that a plain array (a cotangent made of the trace's
+        constants alone) is never taken for a fresh buffer: adding a symbol into it in place
+        would leave the slot holding the array, whose values then depend on x, as a constant
+        of the program."""
+        super().add(i, c.view() if type(c) is _NDARRAY else c)
+
     def result(self, i: int, dtype: object = np.float64) -> object:
         if self.pending and i in self.pending:
             self._settle(i)
