@@ -232,7 +232,7 @@ class Context:
         if type(value) is float:
             return float(np.float64(value).astype(self.dtype))
         if isinstance(value, np.ndarray | np.floating) and value.dtype.kind == "f":
-            return np.asarray(value).astype(self.dtype)
+            return np.asarray(value).astype(self.dtype, copy=False)
         return value
 
     def argument(self, value: object) -> object:
@@ -280,8 +280,9 @@ class Context:
         return self._reduce("prod", x, axis)
 
     def dot(self, a, b):
-        if len(np.shape(self.argument(a))) == 0 or len(np.shape(self.argument(b))) == 0:
-            return Lowered(self.argument(a) * self.argument(b), self)
+        a, b = self.argument(a), self.argument(b)
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            return Lowered(a * b, self)
         return self.matmul(a, b)
 
     def matmul(self, a, b):

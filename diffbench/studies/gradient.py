@@ -93,6 +93,12 @@ def _first_gradient(prepared: Prepared, x: np.ndarray, precision: Precision) -> 
                          f"{exc}") from exc
 
 
+def _as_computed(prepared: Prepared, gradient: np.ndarray) -> np.ndarray:
+    """The gradient as the method computed it: of S·f where a loss scale S was used."""
+    scaled = prepared.scaled_gradient()
+    return gradient if scaled is None else scaled
+
+
 def _scaled(prepared: Prepared) -> str:
     note = prepared.note() if prepared.scaled_gradient() is not None else ""
     return f" ({note})" if note else ""
@@ -267,8 +273,7 @@ class GradientStudy(Study):
                               dtype=float).reshape(problem.x0.shape)
         one_call = time.perf_counter() - start - row["setup_s"]
         if not precision.native:
-            computed = prepared.scaled_gradient()
-            row["overflow"] = _fraction(~np.isfinite(gradient if computed is None else computed))
+            row["overflow"] = _fraction(~np.isfinite(_as_computed(prepared, gradient)))
             if row["overflow"]:
                 raise CaseFailed("overflow", f"{row['overflow']:.3g} of the gradient's "
                                  f"components are not finite in {precision.label}"
@@ -346,9 +351,8 @@ class GradientStudy(Study):
         error = gradient_error(gradient, expected, skip=kinks, sensitivity=reference.sensitivity,
                                eps=eps(precision.dtype))
         if not precision.native:
-            computed = prepared.scaled_gradient()
-            row["underflow"] = underflow(gradient if computed is None else computed, expected,
-                                         kinks, precision.dtype)
+            row["underflow"] = underflow(_as_computed(prepared, gradient), expected, kinks,
+                                         precision.dtype)
         same_engine = reference.engine == backend.name
         row.update(err_norm=error.norm, digits=error.digits, err_max=error.max,
                    digits_component=error.digits_component, err_median=error.median,
