@@ -42,8 +42,6 @@ class Prepared:
 
     function_method: str = "numpy"
     has_gradient_mp: bool = False
-    scale: float = 1.0
-    """The loss scale S of the last gradient (1: none): it is that of S·f, divided by S."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
@@ -112,16 +110,20 @@ class Backend:
     choices: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
     """For options that take one of a few values: option → the values accepted."""
     memory_method: ClassVar[str] = "tracemalloc"
-    precision_options: ClassVar[tuple[str, ...]] = ()
-    """The options of ``PRECISION_OPTIONS`` the method takes (``dtype``, and ``accumulate`` and
-    ``loss_scale`` where it has mixed precision); ``prepare`` then gets the problem lowered
-    to the precision (:func:`diffbench.families.lowered`) and ``precision``, a ``Precision``."""
     isolate_by_default: ClassVar[bool] = False
     """Run every case in a child process with a time budget and a memory cap, even without
     ``--isolate`` (for methods that can explode, such as symbolic differentiation)."""
 
     def unavailable(self) -> str | None:
         return None
+
+    @property
+    def takes_precision(self) -> bool:
+        """Whether ``options`` has any of ``PRECISION_OPTIONS`` (``dtype``, and ``accumulate``
+        and ``loss_scale`` where the method has mixed precision); ``prepare`` then gets the
+        problem lowered to the precision (:func:`diffbench.families.lowered`) and
+        ``precision``, a ``Precision``."""
+        return not self.options.keys().isdisjoint(PRECISION_OPTIONS)
 
     def optional_parts(self) -> dict[str, str | None]:
         """Parts of the method that need more than the method itself (an option's value),

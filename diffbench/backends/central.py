@@ -118,7 +118,6 @@ class Central(Backend):
                    "evaluations of f; step = auto: Richardson extrapolation, 14n evaluations")
     options = {"step": "default", "dtype": "float64"}
     choices = {"step": ("default", "auto"), "dtype": tuple(DTYPES)}
-    precision_options = ("dtype",)
 
     def relative_cost(self, size: int) -> float:
         return float(size) ** 2

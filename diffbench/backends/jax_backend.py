@@ -138,7 +138,6 @@ class Jax(Backend):
                    "value_and_grad (f's value too, which XLA cannot then drop)")
     options = {"jit": True, "mode": "reverse", "value": False, **PRECISION_OPTIONS}
     choices = {"mode": ("reverse", "forward"), "dtype": tuple(DTYPES)}
-    precision_options = tuple(PRECISION_OPTIONS)
     memory_method = "xla-memory-analysis"
 
     def unavailable(self) -> str | None:

@@ -69,7 +69,6 @@ class Reverse(Backend):
                    "replay = true: ad.compile, traced once, replayed on reused buffers")
     options = {"replay": False, **PRECISION_OPTIONS}
     choices = {"dtype": tuple(DTYPES)}
-    precision_options = tuple(PRECISION_OPTIONS)
 
     def prepare(self, problem: Problem, replay: bool = False, precision: Precision = NATIVE,
                 **options: Any) -> ReverseGradient:

@@ -25,7 +25,6 @@ class Sympy(Backend):
                    "subexpressions eliminated; engine = \"symengine\": SymEngine's diff)")
     options = {"cse": False, "engine": "sympy", "dtype": "float64"}
     choices = {"engine": ENGINES, "dtype": tuple(DTYPES)}
-    precision_options = ("dtype",)
     isolate_by_default = True
 
     def optional_parts(self) -> dict[str, str | None]:

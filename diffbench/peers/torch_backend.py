@@ -143,7 +143,6 @@ class Torch(Backend):
     memory_method = "torch-profiler"
     options = dict(PRECISION_OPTIONS)
     choices = {"dtype": tuple(DTYPES)}
-    precision_options = tuple(PRECISION_OPTIONS)
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("torch") is None:

@@ -253,7 +253,7 @@ class GradientStudy(Study):
         backend.load()
         precision = precision_of(options)
         options = {k: v for k, v in options.items() if k not in PRECISION_OPTIONS}
-        if backend.precision_options:
+        if backend.takes_precision:
             options["precision"] = precision
         method = lowered(problem, precision)
         x = method.x0.copy()
