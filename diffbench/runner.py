@@ -215,7 +215,8 @@ class Interrupts:
     on resume).  While a finished case is being saved (:meth:`saving`) a signal waits until
     its rows and its key are on disk; a case during which one arrived is not saved at all,
     even where the case's own code caught the ``KeyboardInterrupt``.  One raised where Python
-    cannot pass it on (a garbage-collector callback) is raised again, not printed."""
+    cannot pass it on (a garbage-collector callback) is raised again, not printed, unless the
+    run has stopped by then (the signal is not sent again after the run's handlers are gone)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -224,6 +225,7 @@ class Interrupts:
         self._saving = False
         self._previous: dict[int, object] = {}
         self._previous_hook = sys.unraisablehook
+        self._again: list[threading.Timer] = []
 
     def _handle(self, signum: int, frame) -> None:
         self.signum = signum
@@ -234,7 +236,9 @@ class Interrupts:
         if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signum is not None:
             # from another thread, once this hook has returned (the handler runs in the
             # main thread, where it would raise inside the hook)
-            threading.Timer(RERAISE_S, os.kill, (os.getpid(), self.signum)).start()
+            again = threading.Timer(RERAISE_S, os.kill, (os.getpid(), self.signum))
+            self._again.append(again)
+            again.start()
         else:
             self._previous_hook(unraisable)
 
@@ -258,6 +262,8 @@ class Interrupts:
         return self
 
     def __exit__(self, *exc) -> None:
+        for again in self._again:
+            again.cancel()
         sys.unraisablehook = self._previous_hook
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
