@@ -3,12 +3,14 @@ never writes to, and the bytes it counts."""
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
 
-from diffbench.ad.cotangents import Cotangents, is_basic, unbroadcast
-from diffbench.ad.numeric import FLOAT64, MPMATH
+from diffbench.ad.cotangents import Cotangents, is_basic
+from diffbench.ad.numeric import FLOAT64, MPMATH, ROW_MAX, add_reduce, unbroadcast
 from diffbench.ad.rules import Deferred, Indexed
 
 SHAPES = [(3,), (3,), (2, 3), ()]
@@ -42,6 +44,30 @@ def test_unbroadcast_keeps_a_cotangent_that_merely_broadcasts():
     c = np.ones((1, 3))
     assert unbroadcast(c, (2, 3)) is c
     assert unbroadcast(c, (1, 3)) is c
+
+
+@pytest.mark.parametrize("shape", [(7, 2), (3, 5, 10), (4, ROW_MAX)])
+@pytest.mark.parametrize("axis", [-1, "last", (-1,)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_row_sums_of_a_short_last_axis_are_the_rows_sums(shape, axis, keepdims):
+    x = np.random.default_rng(5).standard_normal(shape)
+    axis = len(shape) - 1 if axis == "last" else axis
+    total = add_reduce(x, axis, keepdims)
+    exact = np.array([math.fsum(row) for row in x.reshape(-1, shape[-1])])
+    assert total.shape == np.sum(x, axis=-1, keepdims=keepdims).shape
+    scale = np.abs(x).reshape(-1, shape[-1]).sum(axis=1)
+    assert np.all(np.abs(total.ravel() - exact) <= 4 * shape[-1] * 2.0 ** -53 * scale)
+
+
+@pytest.mark.parametrize("x", [
+    np.arange(12.0).reshape(3, 4).T,  # not C-contiguous
+    np.ones((2, ROW_MAX + 1)),  # longer than ROW_MAX: numpy's pairwise sum
+    np.arange(12, dtype=np.float32).reshape(3, 4),
+    np.array([[mpmath.mpf(1), mpmath.mpf(2)]] * 3, dtype=object),
+], ids=["transposed", "long", "float32", "mpmath"])
+def test_other_row_sums_are_numpys_own(x):
+    assert np.array_equal(add_reduce(x, -1), np.add.reduce(x, -1))
+    assert np.array_equal(add_reduce(x, 0), np.add.reduce(x, 0))
 
 
 @pytest.mark.parametrize(("index", "basic"), [

@@ -36,10 +36,9 @@ import math
 from collections.abc import Sequence
 from types import SimpleNamespace
 
-import ml_dtypes
 import numpy as np
 
-from diffbench.ad.numeric import FLOAT64
+from diffbench.ad.numeric import FLOAT64, unbroadcast
 from diffbench.ad.rules import Deferred, Indexed
 
 _NDARRAY = np.ndarray
@@ -229,33 +228,6 @@ class Cotangents:
     def _copy(self, g: object, shape: tuple[int, ...]) -> object:
         """A new buffer holding ``g`` spread to ``shape``."""
         return np.array(np.broadcast_to(g, shape))
-
-
-def unbroadcast(c: object, shape: tuple[int, ...]) -> object:
-    """Sum ``c`` over the axes that broadcasting added to or stretched in ``shape``.
-
-    A ``c`` that merely broadcasts to ``shape`` (fewer or size-1 axes) is returned as is.
-    """
-    extra = np.ndim(c) - len(shape)
-    if extra > 0:
-        c = _sum(c, tuple(range(extra)), False)
-    offset = len(shape) - np.ndim(c)
-    stretched = tuple(k for k, n in enumerate(np.shape(c)) if n != 1 and shape[offset + k] == 1)
-    if stretched:
-        c = _sum(c, stretched, True)
-    return c
-
-
-_NARROW = frozenset(np.dtype(t) for t in (np.float16, ml_dtypes.bfloat16))
-
-
-def _sum(c: object, axis: tuple[int, ...], keepdims: bool) -> object:
-    """``np.sum``; a 16-bit float accumulates in float32 and is rounded back once (numpy's own
-    float16 sum does so, ml_dtypes' bfloat16 sum adds left to right in bfloat16)."""
-    dtype = getattr(c, "dtype", None)
-    if dtype in _NARROW:
-        return np.sum(c, axis=axis, keepdims=keepdims, dtype=np.float32).astype(dtype)
-    return np.sum(c, axis=axis, keepdims=keepdims)
 
 
 def is_basic(index: object) -> bool:

@@ -73,6 +73,7 @@ class Sym(NDArrayOperatorsMixin):
     size = property(lambda self: self.a.size)
     dtype = property(lambda self: self.a.dtype)
     nbytes = property(lambda self: self.a.nbytes)
+    flags = property(lambda self: self.a.flags)
     T = property(lambda self: np.swapaxes(self, -1, -2))
 
     def __len__(self) -> int:
