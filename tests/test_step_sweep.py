@@ -285,7 +285,8 @@ def test_loglog_slope():
     assert loglog_slope(h[:3], h[:3]) is None
 
 
-@pytest.mark.parametrize("family,target", [("exp", 1e-13), ("sin", 1e-13), ("cancel", 1e-5)])
+@pytest.mark.parametrize("family,target", [("exp", 1e-13), ("sin", 1e-13), ("cancel", 1e-5),
+                                           ("quadratic", 0.0)])
 def test_auto_step_meets_its_targets(family, target):
     problem = BUILTIN[family].make(None)
     prepared = registry()["central"].prepare(problem, step="auto")

@@ -2,8 +2,10 @@
 
 ``step = "default"``: the textbook step h_i = eps^(1/3)·max(1, |x_i|), 2n evaluations of f.
 ``step = "auto"``: Richardson extrapolation of central differences at ``LEVELS`` steps
-h_0·2^-k from h_0 = 0.2·max(1, |x_i|), 2·``LEVELS`` evaluations per component; the entry of
-the Neville tableau with the smallest error estimate is taken, with that estimate.
+h_0·2^-k, h_0 the power of two nearest 0.2·max(1, |x_i|), 2·``LEVELS`` evaluations per
+component; the entry of the Neville tableau with the smallest error estimate is taken, with that
+estimate.  Steps that are powers of two divide exactly, and keep x ± h a short binary fraction
+where x is one (a polynomial's differences are then often exact).
 
 Every difference is ``measure.differences.real_difference`` with the rule ``central-exact``: the
 step is made exact as (x + h) − x.  x is perturbed in place, one component at a time, and
@@ -14,6 +16,7 @@ the step is taken from it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +31,8 @@ EPS = np.finfo(float).eps
 LEVELS = 7
 RATIO = 2.0
 FIRST_STEP = 0.2
-"""h_0 of the auto step, relative to max(1, |x_i|): f is assumed smooth on that scale."""
+"""h_0 of the auto step, relative to max(1, |x_i|) (then rounded to a power of two): f is
+assumed smooth on that scale."""
 
 
 def central_step(x: float, eps: float = EPS) -> float:
@@ -40,27 +44,33 @@ def richardson(g: Callable[[float], float], x: float, eps: float = EPS,
                snap: Callable[[float], float] = float) -> tuple[float, float]:
     """g'(x) and an estimate of its absolute error, from ``LEVELS`` central differences.
 
-    Column j of the tableau removes the h^(2j) term.  An entry's error estimate is the larger
-    change from its two parents plus the round-off eps·max|g|/h of its smallest step.
-    Entries that are not finite (a step left f's domain) are never chosen.
+    Column j of the tableau removes the h^(2j) term.  An entry's change is the larger change
+    from its two parents; its error estimate is that change plus the round-off eps·max|g|/h of
+    its smallest step.  A change of exactly 0 is a coincidence of rounding unless the tableau
+    is exact there (a polynomial): such an entry takes its neighbour's change instead (the entry
+    above it in its column; on the diagonal, the one left of it).  Entries that are not finite
+    (a step left f's domain) are never chosen.
     """
-    h = FIRST_STEP * max(1.0, abs(x))
+    h = 2.0 ** round(math.log2(FIRST_STEP * max(1.0, abs(x))))
     table: list[list[float]] = []
+    changes: list[list[float]] = []
     best, best_error, largest = float("nan"), float("inf"), 0.0
     for i in range(LEVELS):
         estimate = real_difference(g, x, "central-exact", h, snap)
         largest = max(largest, estimate.scale)
         roundoff = eps * largest / estimate.step
-        row = [estimate.value]
+        row, moved = [estimate.value], [0.0]
         factor = RATIO**2
         for j in range(1, i + 1):
             row.append(row[j - 1] + (row[j - 1] - table[i - 1][j - 1]) / (factor - 1.0))
             factor *= RATIO**2
-            change = max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1]))
+            moved.append(max(abs(row[j] - row[j - 1]), abs(row[j] - table[i - 1][j - 1])))
+            change = moved[j] or (changes[i - 1][j] if j < i else moved[j - 1])
             error = change + roundoff
             if np.isfinite(row[j]) and error < best_error:
                 best, best_error = row[j], error
         table.append(row)
+        changes.append(moved)
         h /= RATIO
     return best, best_error
 
