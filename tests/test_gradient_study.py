@@ -168,3 +168,20 @@ def test_a_reference_from_the_engine_under_test_says_so(tmp_path):
     assert reverse["reference_same_engine"] == "true"
     assert reverse["message"].startswith("reference: same engine")
     assert _row(rows, "bowl", "jax")["reference_same_engine"] == "false"
+
+
+def test_mpmath_differentiation_is_chosen_only_within_the_reference_cap(tmp_path, monkeypatch):
+    import diffbench.studies.base as base
+
+    budgets = []
+    real = base.reference_gradient
+
+    def spy(problem, digits, diff_budget_s, **options):
+        budgets.append(diff_budget_s)
+        return real(problem, digits, diff_budget_s, **options)
+
+    monkeypatch.setattr(base, "reference_gradient", spy)
+    _run(tmp_path, CONFIG.replace('["rosenbrock", "exp"]', '["rosenbrock"]').replace(
+        ', "jax", { name = "jax", value = true }', '').replace("sizes = [30]", "sizes = [3]")
+        + "[reference]\ndiff_budget_s = 30.0\nbudget_s = 7.0\n")
+    assert budgets and set(budgets) == {7.0}

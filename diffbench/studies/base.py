@@ -108,14 +108,17 @@ class Workspace:
 
     def reference(self, problem: Problem) -> Reference:
         """The reference gradient; raises ``NoReference`` (every time) when there is none,
-        or when computing it took longer than ``reference.budget_s``."""
+        or when computing it took longer than ``reference.budget_s``.  mpmath differentiation
+        is chosen only where its estimated cost fits both ``reference.diff_budget_s`` and that
+        cap (a method expected to outlast the cap would only be cut off)."""
         settings = self.config.reference
+        diff_budget_s = min(settings.diff_budget_s, settings.budget_s)
 
         def compute() -> Reference | NoReference:
             cap = Deadline(settings.budget_s, "")
             try:
                 with cap:
-                    return reference_gradient(problem, settings.digits, settings.diff_budget_s,
+                    return reference_gradient(problem, settings.digits, diff_budget_s,
                                               use_cache=self.options.use_cache)
             except NoReference as exc:
                 return exc
