@@ -11,8 +11,7 @@ argument with no derivative.
 Cotangents may be held in any shape that broadcasts to their value's (a sum hands back its
 scalar cotangent as is, not spread over an array).  The rules of the ``ELEMENTWISE`` ops and of
 ``getitem`` accept such a ``g`` and return results that broadcast to their argument's shape;
-every other rule gets ``g`` in the exact shape of the op's output.  A rule may un-broadcast its
-result itself where that saves a pass (``x - y`` sums ``g`` to ``y``'s shape before negating it).
+every other rule gets ``g`` in the exact shape of the op's output.
 
 Rules call the namespace ``ns`` (numpy or mpmath_ops) for math, so one table serves float64 and
 mpmath object arrays; numpy is used for structure only (reshape, broadcast, swap axes).
@@ -35,7 +34,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from diffbench.ad.numeric import unbroadcast
 from diffbench.ops import ARITHMETIC, BINARY, SELECTION, UNARY
 
 
@@ -151,7 +149,7 @@ RULES: dict[str, tuple[Maker | None, ...]] = {
     ),
     "subtract": (
         lambda ns, ans, x, y: lambda g: g,
-        lambda ns, ans, x, y: lambda g, s=np.shape(y): -unbroadcast(g, s),
+        lambda ns, ans, x, y: lambda g: -g,
     ),
     "multiply": (
         lambda ns, ans, x, y: lambda g: y * g,
