@@ -12,6 +12,7 @@ import pytest
 from diffbench.ad.cotangents import Cotangents, is_basic
 from diffbench.ad.numeric import FLOAT64, MPMATH, ROW_MAX, add_reduce, unbroadcast
 from diffbench.ad.rules import Deferred, Indexed
+from diffbench.ad.rules import outer as outer_product
 
 SHAPES = [(3,), (3,), (2, 3), ()]
 
@@ -230,6 +231,19 @@ def outer(g: np.ndarray, u: np.ndarray, outs: list) -> Deferred:
         return np.multiply(*args, out=out)
 
     return Deferred(multiply, (g[:, None], u), (len(g), len(u)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, object])
+@pytest.mark.parametrize("shape", [(5,), (2, 3)])
+def test_the_outer_product_is_the_rounded_products(dtype, shape):
+    a = np.linspace(-2.0, 2.0, int(np.prod(shape))).reshape(shape).astype(dtype)
+    b = np.array([0.5, -3.0, 1.0 / 3.0, 7.0]).astype(dtype)
+    expected = np.multiply(a[..., None], b)
+    assert np.array_equal(outer_product(a, b), expected)
+    assert outer_product(a, b).dtype == expected.dtype
+    out = np.empty(expected.shape, expected.dtype)
+    outer_product(a, b, out=out)
+    assert np.array_equal(out, expected)
 
 
 def test_a_deferred_slice_is_computed_into_the_rows_it_lands_on():

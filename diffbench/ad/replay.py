@@ -159,7 +159,7 @@ def _arrays(values) -> list[np.ndarray]:
 
 _METADATA = {np.ndim, np.shape, np.size, np.result_type}
 _VIEWS = {np.broadcast_to, np.expand_dims, np.swapaxes, np.moveaxis, np.squeeze, np.transpose}
-_WITH_OUT = {np.sum, np.mean, np.prod, np.cumprod, np.concatenate, np.dot}
+_WITH_OUT = {np.sum, np.mean, np.prod, np.cumprod, np.concatenate, np.dot, np.einsum}
 _CONSTANT = {np.ones_like, np.zeros_like}
 
 
@@ -324,6 +324,12 @@ class _Program:
                                   f"{np.dtype(concrete[1])}")
             return args[0]
         if func in _WITH_OUT:
+            out = kwargs.pop("out", None)
+            if out is not None:
+                target = self._target(out)
+                func(*concrete, out=target, **kwargs)
+                self._append(func, concrete, {**kwargs, "out": target}, (target,))
+                return self.sym(target)
             result = np.asarray(func(*concrete, **kwargs))
             self._append(func, concrete, {**kwargs, "out": result}, (result,))
             return self.sym(result)
