@@ -4,6 +4,7 @@ refusing what it cannot replay."""
 from __future__ import annotations
 
 import tracemalloc
+import weakref
 
 import numpy as np
 import pytest
@@ -230,6 +231,16 @@ def test_a_large_input_is_read_in_place_and_left_as_it_was():
     readonly.flags.writeable = False
     for point in (strided, readonly):
         assert same_bits(replay(point)[1], expected)
+
+
+def test_a_replay_keeps_no_view_of_the_callers_input_or_gradient():
+    problem = BUILTIN["mlp"].make(128)  # read in place, gradient handed over
+    replay = ad.compile(lambda x: problem.fn(x, ad), problem.x0)
+    x = problem.x0 * 0.9
+    gradient = replay(x)
+    seen_x, seen_gradient = weakref.ref(x), weakref.ref(gradient)
+    del x, gradient
+    assert seen_x() is None and seen_gradient() is None
 
 
 def test_a_cotangent_of_constants_alone_is_never_a_buffer_of_the_replay():

@@ -430,7 +430,9 @@ class _Compiled:
 
     ``calls`` are the steps as calls.  For a large input or gradient, the calls that read the
     input buffer ``x`` or write the gradient's buffer are in ``rebound``: each call takes views
-    of the caller's array and of a new gradient array instead (no copy in, no copy out)."""
+    of the caller's array and of a new gradient array instead (no copy in, no copy out), and
+    drops them when it returns (the caller's arrays are not kept alive, and a gradient the
+    caller has dropped is freed before the next call allocates one)."""
 
     shape: tuple[int, ...]
     x: np.ndarray  # the input buffer
@@ -729,6 +731,8 @@ class Replay:
                          for key, v in kwargs.items()} if kwargs else kwargs)
         for fn, args, kwargs in calls:
             fn(*args, **kwargs)
+        for k, fn, args, kwargs, _, _ in program.rebound:  # hold no view of x or the gradient
+            calls[k] = (fn, args, kwargs)
         if not program.handover:
             if out is None:
                 gradient = np.array(program.gradient)
