@@ -244,6 +244,7 @@ def test_the_outer_product_is_the_rounded_products(dtype, shape):
     out = np.empty(expected.shape, expected.dtype)
     outer_product(a, b, out=out)
     assert np.array_equal(out, expected)
+    assert np.array_equal(outer_product(a, list(b)), expected)
 
 
 def test_a_deferred_slice_is_computed_into_the_rows_it_lands_on():

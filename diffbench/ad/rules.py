@@ -114,8 +114,8 @@ def outer(a, b, out=None):
     """``a[..., None] * b``, each entry one rounded product.  In float64 and float32 by einsum's
     outer-product loop, 1.4-1.6 times as fast as numpy's broadcast multiply on wide matrices
     (a zero product comes out +0.0 there); other dtypes (16-bit floats, mpmath objects) by the
-    multiply."""
-    if a.dtype in _EINSUM and b.dtype in _EINSUM:
+    multiply (and so are operands that are not arrays, such as a list)."""
+    if getattr(a, "dtype", None) in _EINSUM and getattr(b, "dtype", None) in _EINSUM:
         return np.einsum("...i,j->...ij", a, b, out=out)
     return np.multiply(a[..., None], b, out=out)
 
