@@ -579,6 +579,15 @@ def test_an_outer_product_written_where_it_lands_equals_the_plain_sweep(n):
     assert_equals_plain_sweep(lambda x: _layer(x, n), [x])
 
 
+@pytest.mark.parametrize("bias_first", [False, True])  # made anew, or computed in place
+def test_a_matrix_times_a_list_has_the_outer_product_gradient(bias_first):
+    def f(x):
+        product = ad.sum(ad.reshape(x[:6], (2, 3)) @ [1.0, 2.0, 3.0])
+        return ad.sum(x[6:]) + product if bias_first else product + ad.sum(x[6:])
+
+    assert np.array_equal(ad.grad(f)(np.arange(8.0)), [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 1.0])
+
+
 def test_a_retained_deferred_cotangent_is_made_and_kept():
     n = 100
     tape = ad.Tape()
