@@ -50,9 +50,7 @@ def add_reduce(x: object, axis: object = None, keepdims: bool = False) -> object
     dimensions, at most :data:`ROW_MAX` long, ``x @ ones`` (BLAS): numpy's reduction pays a
     loop call per row, 3-6x the product's time there.  The same terms, added in another order
     (they may differ in the last bits)."""
-    if axis is None:
-        return np.add.reduce(x, None, keepdims=keepdims) if keepdims else np.add.reduce(x, None)
-    if getattr(x, "dtype", None) == _FLOAT64:
+    if axis is not None and getattr(x, "dtype", None) == _FLOAT64:
         ndim = x.ndim
         if type(axis) is tuple and len(axis) == 1:
             axis = axis[0]
@@ -60,7 +58,7 @@ def add_reduce(x: object, axis: object = None, keepdims: bool = False) -> object
                 and x.flags.c_contiguous):
             total = np.matmul(x, _ones(x.shape[-1]))
             return total[..., None] if keepdims else total
-    return np.add.reduce(x, axis, keepdims=keepdims) if keepdims else np.add.reduce(x, axis)
+    return np.add.reduce(x, axis, keepdims=keepdims)
 
 
 def unbroadcast(c: object, shape: tuple[int, ...]) -> object:
