@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+import diffbench.studies.base as base
 from diffbench.backends import registry
 from diffbench.backends.base import Backend, Prepared
 from diffbench.results import read_rows
@@ -171,8 +172,6 @@ def test_a_reference_from_the_engine_under_test_says_so(tmp_path):
 
 
 def test_mpmath_differentiation_is_chosen_only_within_the_reference_cap(tmp_path, monkeypatch):
-    import diffbench.studies.base as base
-
     budgets = []
     real = base.reference_gradient
 
