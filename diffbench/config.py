@@ -307,27 +307,28 @@ def _backends(section: _Section) -> tuple[BackendSpec, ...]:
     for key, name, options, _ in _named_items(section, "backends", "backend", available,
                                               ", ".join(available)):
         backend = available[name]
+        takes = {**PRECISION_OPTIONS, **backend.options}
         for option, value in options.items():
-            if option not in backend.options:
-                valid = ", ".join(backend.options) or "none"
+            if option not in takes:
+                valid = ", ".join(dict.fromkeys([*backend.options, *PRECISION_OPTIONS]))
                 section.fail(f"backend {name!r} has no option {option!r} (valid: {valid})",
                              f"{key}.{option}")
-            if backend.options[option] is not None:  # a precision option: checked below
-                check_type(value, type(backend.options[option]),
+            if takes[option] is not None:  # a precision option: checked below
+                check_type(value, type(takes[option]),
                            lambda m, k=f"{key}.{option}": section.fail(m, k))
             allowed = backend.choices.get(option)
             if allowed is not None and value not in allowed:
                 section.fail(f"backend {name!r} option {option!r} must be one of "
                              f"{', '.join(map(repr, allowed))}; got {value!r}",
                              f"{key}.{option}")
-        effective = {**backend.options, **options}
-        wrong = precision.check(*(effective.get(option, default)
-                                  for option, default in PRECISION_OPTIONS.items()))
+        effective = {**takes, **options}
+        wrong = precision.check(*(effective[option] for option in PRECISION_OPTIONS))
         if wrong is not None:
             section.fail(f"backend {name!r}: {wrong[0]}", f"{key}.{wrong[1]}")
         for j, earlier in enumerate(specs):
-            if earlier.name == name and {**backend.options, **earlier.options} == effective:
-                settings = ", ".join(f"{k} = {json.dumps(v)}" for k, v in effective.items())
+            if earlier.name == name and {**takes, **earlier.options} == effective:
+                settings = ", ".join(f"{k} = {json.dumps(v)}" for k, v in effective.items()
+                                     if k in backend.options or k in options)
                 section.fail(f"repeats backends[{j}]: {name!r} with the same options"
                              f"{f' ({settings})' if settings else ''}", key)
         specs.append(BackendSpec(name, dict(options)))

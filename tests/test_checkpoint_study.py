@@ -55,7 +55,7 @@ sizes = [40]
 depths = [9]
 schedules = ["every:2", "sqrt", "revolve"]
 snapshots = [2, 3]
-backends = ["reverse", "jax", "torch"]
+backends = ["reverse", "jax", "torch", { name = "reverse", dtype = "float16" }]
 """
 
 
@@ -90,6 +90,10 @@ def test_the_study_writes_its_columns_and_ratios_against_none(study_run):
     torch = [r for r in rows if r["backend"] == "torch" and r["schedule"] == "sqrt"]
     assert all(r["status"] in ("ok", "unsupported") for r in torch)
     assert {r["status"] for r in rows if r["family"] == "rosenbrock"} == {"unsupported"}
+    low = [r for r in rows if r["backend"] == "reverse (dtype=float16)"]
+    assert len(low) == 10 and all(r["status"] == "unsupported" and r["message"] ==
+                                  "the checkpoint study runs its chains in float64 only, not "
+                                  "dtype = float16" for r in low)
 
 
 def test_the_study_tabulates_revolves_frontier_and_draws_it(study_run):

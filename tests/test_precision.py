@@ -402,8 +402,11 @@ backends = [{backend}]
     ('{ name = "reverse", loss_scale = 0 }', "loss_scale", "> 0"),
     ('{ name = "jax", loss_scale = -1.5 }', "loss_scale", "> 0"),
     ('{ name = "reverse", loss_scale = "static" }', "loss_scale", "'dynamic'"),
-    ('{ name = "central", accumulate = "float32" }', "accumulate", "no option 'accumulate'"),
-    ('{ name = "sympy", loss_scale = 1024 }', "loss_scale", "no option 'loss_scale'"),
+    # a backend without the option still has its value checked
+    ('{ name = "autograd", dtype = "float8" }', "dtype", "'float8'"),
+    ('{ name = "central", loss_scale = 0 }', "loss_scale", "> 0"),
+    ('{ name = "sympy", dtype = "float16", accumulate = "bfloat16" }', "accumulate",
+     "lower than dtype 'float16'"),
 ])
 def test_bad_precision_options_name_the_key(tmp_path, backend, key, words):
     path = tmp_path / "bench.toml"
@@ -441,7 +444,9 @@ backends = [{ name = "reverse", dtype = "float16" },
             { name = "reverse", dtype = "float16", accumulate = "float32" },
             { name = "reverse", dtype = "float16", loss_scale = 1024 },
             { name = "reverse", dtype = "float16", replay = true },
-            { name = "central", dtype = "bfloat16" }]
+            { name = "central", dtype = "bfloat16" },
+            { name = "central", dtype = "float16", accumulate = "float32" },
+            { name = "autograd", dtype = "float16" }]
 """
 
 
@@ -492,3 +497,12 @@ def test_exp_of_20_overflows_float16(study_rows):
 def test_replay_in_float16_is_unsupported(study_rows):
     row = _study_row(study_rows, "sin", "reverse", "dtype=float16,replay=true")
     assert row["status"] == "unsupported" and "float16" in row["message"]
+
+
+def test_a_precision_option_the_method_lacks_is_an_unsupported_row(study_rows):
+    row = _study_row(study_rows, "sin", "autograd", "dtype=float16")
+    assert row["status"] == "unsupported" and row["dtype"] == "float16"
+    assert row["message"] == "autograd takes no dtype option: it runs f as written, in float64"
+    row = _study_row(study_rows, "sin", "central", "accumulate=float32,dtype=float16")
+    assert row["status"] == "unsupported" and row["accumulate"] == "float32"
+    assert row["message"] == "central takes no accumulate option (its precision options: dtype)"

@@ -125,6 +125,19 @@ class Backend:
         ``precision``, a ``Precision``."""
         return not self.options.keys().isdisjoint(PRECISION_OPTIONS)
 
+    def lacks_precision(self, options: Mapping[str, Any]) -> str | None:
+        """Why this method cannot run the precision ``options`` ask for: a precision option it
+        does not take, set to other than its default (the config accepts every precision
+        option on every backend, so that such a case is an ``unsupported`` row); None where
+        it can."""
+        for option, default in PRECISION_OPTIONS.items():
+            if option in options and option not in self.options and options[option] != default:
+                taken = ", ".join(k for k in PRECISION_OPTIONS if k in self.options)
+                return (f"{self.name} takes no {option} option"
+                        + (f" (its precision options: {taken})" if taken
+                           else ": it runs f as written, in float64"))
+        return None
+
     def optional_parts(self) -> dict[str, str | None]:
         """Parts of the method that need more than the method itself (an option's value),
         each with why it cannot run here, or None where it can (``diffbench list``)."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ad.checkpointing import Schedule, parse_schedule
 from ..backends import Backend, ChainGradient, UnsupportedCase, registry, variant_label
+from ..backends.base import PRECISION_OPTIONS, precision_of
 from ..families import Chain, ChainFamily
 from ..measure.error import gradient_error
 from ..measure.memory import rss_peak, traced_peak
@@ -137,8 +138,9 @@ class CheckpointStudy(Study):
 
     def _measure(self, case: Case, rows: dict[Schedule, dict[str, Any]]) -> None:
         backend = registry()[case.params["name"]]
+        options = {k: v for k, v in case.params["options"].items() if k not in PRECISION_OPTIONS}
         try:
-            reason = backend.unavailable()
+            reason = backend.unavailable() or _float64_only(case.params["options"])
             if reason:
                 raise UnsupportedCase(reason)
             chain, reference = self._chain(case)
@@ -150,7 +152,7 @@ class CheckpointStudy(Study):
         prepared: dict[Schedule, ChainGradient] = {}
         for plan, row in rows.items():
             try:
-                prepared[plan] = backend.prepare_chain(chain, plan, **case.params["options"])
+                prepared[plan] = backend.prepare_chain(chain, plan, **options)
             except UnsupportedCase as exc:
                 row.update(status="unsupported", message=str(exc))
         self._time(prepared, rows, chain)
@@ -202,3 +204,13 @@ class CheckpointStudy(Study):
             row.update(status="nan", message="the gradient is not finite")
             return
         row["digits"] = gradient_error(gradient, reference).digits
+
+
+def _float64_only(options: Mapping[str, Any]) -> str | None:
+    """Why a chain cannot run at the precision ``options`` ask for (the study's chains and
+    their references are float64), or None for float64 as written."""
+    precision = precision_of(options)
+    if precision.native and precision.loss_scale is None:
+        return None
+    asked = ", ".join(f"{k} = {options[k]}" for k in PRECISION_OPTIONS if k in options)
+    return f"the checkpoint study runs its chains in float64 only, not {asked}"

@@ -195,7 +195,10 @@ class GradientStudy(Study):
         return [combined]
 
     def precompute(self, case: Case) -> dict[tuple, Any]:
-        """The reference gradient (or why there is none), for the worker to take as it is."""
+        """The reference gradient (or why there is none), for the worker to take as it is;
+        nothing for a precision the backend cannot run."""
+        if registry()[case.identity["backend"]].lacks_precision(case.params["options"]):
+            return {}
         try:
             problem = self.problem(case.identity)
             self.workspace.reference(problem)
@@ -247,7 +250,7 @@ class GradientStudy(Study):
     def _measure(self, problem: Problem, backend: Backend, options, row, case: Case) -> None:
         """Measure ``backend`` on ``problem`` (the reference's: at x0 rounded to the dtype the
         options ask for), running f at that precision."""
-        reason = backend.unavailable()
+        reason = backend.lacks_precision(options) or backend.unavailable()
         if reason:
             raise CaseFailed("unsupported", reason)
         backend.load()
