@@ -419,7 +419,8 @@ def _no_repeated_studies(top: _Section, specs: tuple[StudySpec, ...],
                      if family.pinned_size is not None else spec.sizes or family.example_sizes)
             for size in sizes:
                 for backend in spec.backends:
-                    options = {**registry()[backend.name].options, **backend.options}
+                    options = {**PRECISION_OPTIONS, **registry()[backend.name].options,
+                               **backend.options}
                     case = (spec.kind, family.name, sorted(family.effective_options().items()),
                             size, backend.name, sorted(options.items()))
                     key = repr(case)
