@@ -254,7 +254,7 @@ def test_the_engine_in_float16_rounds_every_forward_and_backward_value():
 # ---- mixed precision ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["reverse", "jax"])
+@pytest.mark.parametrize("backend", ["reverse", "jax", "torch"])
 def test_accumulating_in_float32_is_at_least_as_accurate_on_mlp(backend):
     problem = make("mlp", 64)
     pure = _error("mlp", 64, "float16", _gradient(backend, problem, Precision("float16")))
@@ -273,7 +273,7 @@ def _dot_loss(k: int) -> tuple[Problem, np.ndarray]:
                    x0=rng.uniform(0.5, 1.5, k) / 8), a
 
 
-@pytest.mark.parametrize("backend", ["reverse", "jax"])
+@pytest.mark.parametrize("backend", ["reverse", "jax", "torch"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_accumulating_in_float32_rounds_a_long_dot_product_once(backend, dtype):
     """k = 512: the gradient (a·x) a is s·a_i rounded, s the dot product as the forward pass
