@@ -506,3 +506,64 @@ def test_a_precision_option_the_method_lacks_is_an_unsupported_row(study_rows):
     row = _study_row(study_rows, "sin", "central", "accumulate=float32,dtype=float16")
     assert row["status"] == "unsupported" and row["accumulate"] == "float32"
     assert row["message"] == "central takes no accumulate option (its precision options: dtype)"
+
+
+# ---- values that are not finite: the dtype's overflow, or f's own ----------------------------
+
+EDGES = '''
+def log_edge(x, ops):
+    return ops.sum(ops.log(x - 0.5))  # x0 = 0.5001 rounds to 0.5 in 16 bits: log(0)
+
+def sqrt_edge(x, ops):
+    return ops.sum(ops.sqrt(x))  # an infinite derivative at 0, in every dtype
+
+def scaled_square(x, ops):
+    return ops.sum(x * x) * 1e6  # 1e6 is no float16 number: f overflows there
+'''
+
+EDGE_STUDY = """
+name = "edges"
+[timing]
+min_sample_s = 0.001
+repeats = 1
+[families.log_edge]
+function = "edges.py:log_edge"
+point = [0.5001, 2.0]
+[families.sqrt_edge]
+function = "edges.py:sqrt_edge"
+point = [0.0, 1.0]
+[families.scaled_square]
+function = "edges.py:scaled_square"
+point = [0.01, 0.02]
+[[study]]
+kind = "gradient"
+families = ["log_edge", "sqrt_edge", "scaled_square"]
+backends = [{ name = "reverse", dtype = "float16" }, { name = "central", dtype = "bfloat16" }]
+[[study]]
+kind = "step-sweep"
+families = ["log_edge", "scaled_square"]
+dtypes = ["float16"]
+h_points = 8
+"""
+
+
+def test_values_not_finite_in_f_as_written_are_nan_rows_not_overflow(tmp_path):
+    (tmp_path / "edges.py").write_text(EDGES)
+    (tmp_path / "edges.toml").write_text(EDGE_STUDY)
+    out = tmp_path / "run"
+    run(load_config(tmp_path / "edges.toml"), out, Console(quiet=True), RunOptions(quiet=True))
+    rows = {(r["family"], r["backend"]): r for r in read_rows(out / "gradient.csv")}
+    for backend, dtype in (("reverse", "float16"), ("central", "bfloat16")):
+        row = rows["log_edge", backend]
+        assert row["status"] == "nan", row["message"]
+        assert row["message"].startswith(f"f(x0) = -inf is not finite in {dtype}, nor with f as "
+                                         f"written in float64 at x0 rounded to {dtype}")
+        row = rows["sqrt_edge", backend]
+        assert row["status"] == "nan" and "nor the engine's with f as written" in row["message"]
+        row = rows["scaled_square", backend]
+        expected = ("overflow", "f(x0) = inf is not finite in float16 (its largest number is "
+                    "65504)") if dtype == "float16" else ("ok", "")
+        assert (row["status"], row["message"]) == expected
+    sweeps = {r["family"]: r for r in read_rows(out / "step_summary.csv")}
+    assert sweeps["scaled_square"]["status"] == "overflow"
+    assert sweeps["log_edge"]["status"] == "nan"

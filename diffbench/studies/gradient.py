@@ -5,12 +5,13 @@ from __future__ import annotations
 import statistics
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import mpmath
 import numpy as np
 
-from .. import deadline
+from .. import ad, deadline
 from ..backends import Backend, Prepared, UnsupportedCase, registry, variant_label
 from ..backends.base import PRECISION_OPTIONS, STATS_COLUMNS, precision_of
 from ..backends.scaling import LossScaled
@@ -58,15 +59,46 @@ class CaseFailed(Exception):
         self.status = status
 
 
-def _finite(values, what: str, precision: Precision = NATIVE) -> None:
-    """Fail the case where ``values`` are not all finite: an ``overflow`` where an infinity
-    comes from a lower precision (NaN included: inf − inf)."""
+def _finite(values, what: str, precision: Precision = NATIVE,
+            as_written: Callable[[], object] | None = None) -> None:
+    """Fail the case, as :func:`not_finite` says, where ``values`` are not all finite."""
     if not np.all(np.isfinite(values)):
-        if not precision.native:
-            largest = float(finfo(precision.dtype).max)
-            raise CaseFailed("overflow", f"{what} is not finite in {precision.label} "
-                             f"(its largest number is {largest:g})")
-        raise CaseFailed("nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}")
+        raise CaseFailed(*not_finite(values, what, precision, as_written))
+
+
+def not_finite(values, what: str, precision: Precision = NATIVE,
+               as_written: Callable[[], object] | None = None) -> tuple[str, str]:
+    """The status and message of values that are not all finite: ``nan``, or in a lower
+    precision ``overflow`` (NaN included: inf − inf), unless ``as_written`` (the same values
+    from f as written, in float64, at the same x0) is not finite either: then they are f's
+    own, a ``nan``."""
+    if precision.native:
+        return "nan", f"{what} is not finite: {np.asarray(values).ravel()[:4]}"
+    own = _not_finite(as_written)
+    if own is None:
+        largest = float(finfo(precision.dtype).max)
+        return "overflow", (f"{what} is not finite in {precision.label} (its largest number "
+                            f"is {largest:g})")
+    return "nan", (f"{what} is not finite in {precision.label}, nor with f as written in "
+                   f"float64 at x0 rounded to {precision.dtype}: {own[:4]}")
+
+
+def _not_finite(compute: Callable[[], object] | None) -> np.ndarray | None:
+    """The values ``compute`` returns, flattened, where some are not finite; None where all
+    are, or where there is nothing to compute or it fails."""
+    if compute is None:
+        return None
+    try:
+        values = np.ravel(np.asarray(compute(), dtype=float))
+    except Exception:  # f as written cannot tell: the dtype's overflow stands
+        return None
+    return None if np.all(np.isfinite(values)) else values
+
+
+def _float64_gradient(problem: Problem) -> Callable[[], object]:
+    """The engine's float64 gradient of f as written at ``problem.x0`` (to tell f's own
+    infinite derivatives from a dtype's overflow), as a function to call when needed."""
+    return lambda: ad.grad(lambda x: problem.fn(x, ad))(problem.x0.copy())
 
 
 def _fraction(mask: np.ndarray) -> float:
@@ -261,7 +293,7 @@ class GradientStudy(Study):
         method = lowered(problem, precision)
         x = method.x0.copy()
         f_value = method.f(x)
-        _finite(f_value, f"f(x0) = {f_value}", precision)
+        _finite(f_value, f"f(x0) = {f_value}", precision, lambda: problem.f(problem.x0.copy()))
         start = time.perf_counter()
         try:
             if precision.loss_scale is None:
@@ -278,6 +310,11 @@ class GradientStudy(Study):
         if not precision.native:
             row["overflow"] = _fraction(~np.isfinite(_as_computed(prepared, gradient)))
             if row["overflow"]:
+                own = _not_finite(_float64_gradient(problem))
+                if own is not None:
+                    raise CaseFailed("nan", f"the gradient is not finite in {precision.label}, "
+                                     "nor the engine's with f as written in float64 at x0 "
+                                     f"rounded to {precision.dtype}: {own[:4]}")
                 raise CaseFailed("overflow", f"{row['overflow']:.3g} of the gradient's "
                                  f"components are not finite in {precision.label}"
                                  f"{_scaled(prepared)}")

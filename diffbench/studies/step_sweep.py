@@ -26,9 +26,10 @@ from ..measure.differences import DIFFERENCE_RULES, CoordinateLine, NotAnalytic,
 from ..measure.error import relative_errors
 from ..measure.noise import estimate_noise
 from ..measure.sweep import summarize, textbook_optimum, truncation_order
-from ..ops.precision import DTYPES, Precision, eps, finfo, snap
+from ..ops.precision import DTYPES, Precision, eps, snap
 from ..reference import NoReference, Reference, section_derivatives
 from .base import Case, Study
+from .gradient import not_finite
 
 SWEEP_COLUMNS = (
     "study", "family", "family_variant", "size", "dtype", "component", "point", "rule", "h",
@@ -133,24 +134,30 @@ class StepSweepStudy(Study):
         return cases
 
     def run(self, case: Case) -> dict[str, list[dict[str, Any]]]:
+        """The case's sweep rows, summary rows and compared methods; where it cannot be swept
+        (f not finite at x0 in the dtype, no reference, an error), one row saying why, in both
+        the sweep and the summary."""
         head = {"study": self.kind, **case.identity}
+        dtype = head.get("dtype") or "float64"
+
+        def failed(status: str, message: str) -> dict[str, list[dict[str, Any]]]:
+            row = {**head, "status": status, "message": message}
+            return {self.csv_name: [row], self.summary_name: [row]}
+
         try:
             problem = self.problem(case.identity)
+            method = lowered(problem, Precision(dtype))
+            f_value = method.f(method.x0.copy())
+            if not np.all(np.isfinite(f_value)):
+                return failed(*not_finite(f_value, f"f(x0) = {f_value}", Precision(dtype),
+                                          lambda: problem.f(problem.x0.copy())))
             found = self.workspace.reference(problem)
         except NoReference as exc:
-            return {self.csv_name: [{**head, "status": "no-reference", "message": str(exc)}]}
+            return failed("no-reference", str(exc))
         except Exception as exc:  # one failing case is a row, never a crash of the run
-            return {self.csv_name: [{**head, "status": "error", "message": failure(exc)}]}
+            return failed("error", failure(exc))
         sweep, summary = [], []
         reference = found.as_float()
-        dtype = head.get("dtype") or "float64"
-        method = lowered(problem, Precision(dtype))
-        f_value = method.f(method.x0.copy())
-        if not np.all(np.isfinite(f_value)):
-            message = (f"f(x0) = {f_value} is not finite in {dtype} (its largest number is "
-                       f"{float(finfo(dtype).max):g})")
-            row = {**head, "status": "overflow", "message": message}
-            return {self.csv_name: [row], self.summary_name: [row]}
         for index in swept_components(found, self.spec.extra["components"]):
             section = CoordinateLine(method, index, snap(dtype))
             at = {**head, "component": index, "point": section.x}
