@@ -119,7 +119,13 @@ class Steps:
 
 
 def _value(value: object) -> mpmath.mpf:
-    """f's result as a real mpf (a complex value, outside f's domain, raises)."""
+    """f's result as a real mpf; a complex value (f evaluated outside its real domain)
+    raises a ``ValueError`` that shows it to 6 digits."""
+    if isinstance(value, mpmath.mpc):
+        if value.imag:
+            raise ValueError(f"f is complex there, {mpmath.nstr(value, 6)}: outside its real "
+                             "domain")
+        value = value.real
     return mpmath.mpf(value)
 
 

@@ -365,3 +365,15 @@ def test_sensitivity_and_kinks_are_cached_with_the_reference():
     cached = reference_gradient(problem)
     assert isinstance(cached, Reference) and cached == fresh
     assert cached.kinks == (0, 1) and cached.sensitivity == 0.0
+
+
+def test_a_function_complex_near_x0_has_no_reference_saying_so():
+    """sqrt at 0: mpmath.diff's step below 0 makes f complex; the message shows the value
+    briefly, not at 50 digits."""
+    problem = Problem("sqrt_at_0", 2, fn=lambda x, ops: ops.sum(ops.sqrt(x)),
+                      x0=np.array([0.0, 1.0]))
+    with pytest.raises(reference_module.NoReference) as caught:
+        reference_module.reference_gradient(problem, use_cache=False)
+    message = str(caught.value)
+    assert "f is complex there, (" in message and "outside its real domain" in message
+    assert len(message) < 120
