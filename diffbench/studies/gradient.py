@@ -79,8 +79,14 @@ def not_finite(values, what: str, precision: Precision = NATIVE,
         largest = float(finfo(precision.dtype).max)
         return "overflow", (f"{what} is not finite in {precision.label} (its largest number "
                             f"is {largest:g})")
-    return "nan", (f"{what} is not finite in {precision.label}, nor with f as written in "
-                   f"float64 at x0 rounded to {precision.dtype}: {own[:4]}")
+    return "nan", _own_message(what, precision, own)
+
+
+def _own_message(what: str, precision: Precision, own: np.ndarray, whose: str = "") -> str:
+    """The message of values not finite in ``precision`` that f as written, in float64 at the
+    same x0, does not make finite either (``own``: those float64 values)."""
+    return (f"{what} is not finite in {precision.label}, nor {whose}with f as written in "
+            f"float64 at x0 rounded to {precision.dtype}: {own[:4]}")
 
 
 def _not_finite(compute: Callable[[], object] | None) -> np.ndarray | None:
@@ -312,9 +318,8 @@ class GradientStudy(Study):
             if row["overflow"]:
                 own = _not_finite(_float64_gradient(problem))
                 if own is not None:
-                    raise CaseFailed("nan", f"the gradient is not finite in {precision.label}, "
-                                     "nor the engine's with f as written in float64 at x0 "
-                                     f"rounded to {precision.dtype}: {own[:4]}")
+                    raise CaseFailed("nan", _own_message("the gradient", precision, own,
+                                                         "the engine's "))
                 raise CaseFailed("overflow", f"{row['overflow']:.3g} of the gradient's "
                                  f"components are not finite in {precision.label}"
                                  f"{_scaled(prepared)}")
